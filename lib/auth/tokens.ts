@@ -1,5 +1,5 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
-import type { Grants } from '../../proto/signaling/messages';
+import { type Grants, isValidRoomName } from '../../proto/signaling/messages';
 import type { KeySet } from './keys';
 
 export type { Grants };
@@ -36,11 +36,6 @@ export class TokenError extends Error {
 
 const ISSUER = 'meetview';
 const AUDIENCE = 'meetview:participant';
-const ROOM_RE = /^[\p{L}\p{N}_.-]{1,64}$/u;
-
-export function isValidRoomName(room: string): boolean {
-  return ROOM_RE.test(room);
-}
 
 export interface MintOptions {
   room: string;

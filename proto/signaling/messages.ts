@@ -14,6 +14,12 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 export const MAX_CHAT_CHARS = 4000;
 export const MAX_NAME_CHARS = 64;
 
+/** Room names: URL-safe, so a room is reachable at /r/<room>; also a valid Redis hash tag and Kafka key. */
+export const ROOM_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+export function isValidRoomName(room: string): boolean {
+  return ROOM_NAME_RE.test(room);
+}
+
 const opaque = z.looseObject({});
 const id = z.string().min(1).max(128);
 
