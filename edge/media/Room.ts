@@ -1,0 +1,604 @@
+import type { types } from 'mediasoup';
+import { MediaError, type MediaErrorCode } from './MediaError';
+import type { MediaWorker } from './MediaWorker';
+import { TypedEmitter } from './TypedEmitter';
+
+export type RoomCloseReason = 'closed' | 'workerdied' | 'workerclosed' | 'poolclosed';
+
+export type MediaKind = types.MediaKind;
+
+/** What the signaling layer sends the client so it can create its side of a WebRTC transport. */
+export type WebRtcTransportInfo = {
+  id: string;
+  iceParameters: types.IceParameters;
+  iceCandidates: types.IceCandidate[];
+  dtlsParameters: types.DtlsParameters;
+};
+
+export type PlainTransportInfo = {
+  id: string;
+  /** Where the transport listens: send RTP here (comedia) or expect RTP from here. */
+  ip: string;
+  port: number;
+};
+
+export type ProducerInfo = {
+  id: string;
+  peerId: string;
+  transportId: string;
+  kind: MediaKind;
+  type: types.ProducerType;
+  paused: boolean;
+  appData: types.AppData;
+};
+
+/** What the signaling layer sends the client so it can create its consumer (it starts paused). */
+export type ConsumerInfo = {
+  id: string;
+  producerId: string;
+  peerId: string;
+  kind: MediaKind;
+  type: types.ConsumerType;
+  rtpParameters: types.RtpParameters;
+  producerPaused: boolean;
+};
+
+export type AudioLevel = { producerId: string; peerId: string; volume: number };
+
+export type ConsumerCloseReason = 'producerclose' | 'transportclose' | 'closed';
+
+export type RoomEvents = {
+  /** Fired once; every transport, producer and consumer of the room is gone. */
+  close: [RoomCloseReason];
+  /** The worker under the room died: the room is closed (a `close('workerdied')` follows). */
+  workerdied: [Error];
+  newproducer: [ProducerInfo];
+  producerclose: [{ producerId: string; peerId: string }];
+  producerpause: [{ producerId: string; peerId: string }];
+  producerresume: [{ producerId: string; peerId: string }];
+  /** A consumer went away without its owner asking (its producer or transport closed). */
+  consumerclose: [{ consumerId: string; producerId: string; peerId: string; reason: ConsumerCloseReason }];
+  consumerproducerpause: [{ consumerId: string; peerId: string }];
+  consumerproducerresume: [{ consumerId: string; peerId: string }];
+  consumerlayerschange: [{ consumerId: string; peerId: string; layers: types.ConsumerLayers | undefined }];
+  consumerscore: [{ consumerId: string; peerId: string; score: types.ConsumerScore }];
+  /** Loudest audio producers (dBov, -127..0), every observer interval while someone speaks. */
+  audiolevels: [AudioLevel[]];
+  silence: [];
+  activespeaker: [{ producerId: string; peerId: string }];
+};
+
+type TransportEntry = { transport: types.WebRtcTransport | types.PlainTransport; peerId: string };
+type ProducerEntry = { producer: types.Producer; peerId: string; transportId: string };
+type ConsumerEntry = { consumer: types.Consumer; peerId: string; transportId: string };
+
+export type RoomInit = {
+  id: string;
+  appData: types.AppData;
+  mediaWorker: MediaWorker;
+  router: types.Router;
+  audioLevelObserver: types.AudioLevelObserver;
+  activeSpeakerObserver: types.ActiveSpeakerObserver;
+  /** The pool's hook to forget the room once it is closed. */
+  onClose: (room: Room) => void;
+};
+
+/**
+ * A conference room's media: one mediasoup Router on one worker, plus an audio-level and an
+ * active-speaker observer. It owns every transport, producer and consumer created through it, keyed
+ * by id and tagged with the peer that asked for it; closing the room closes the router and so all of
+ * them. Every method throws MediaError, never a raw mediasoup error. Created by WorkerPool.createRoom().
+ */
+export class Room extends TypedEmitter<RoomEvents> {
+  readonly id: string;
+  readonly appData: types.AppData;
+  readonly #mediaWorker: MediaWorker;
+  readonly #router: types.Router;
+  readonly #audioLevelObserver: types.AudioLevelObserver;
+  readonly #activeSpeakerObserver: types.ActiveSpeakerObserver;
+  readonly #onClose: (room: Room) => void;
+  readonly #transports = new Map<string, TransportEntry>();
+  readonly #producers = new Map<string, ProducerEntry>();
+  readonly #consumers = new Map<string, ConsumerEntry>();
+  #closed = false;
+  #closeReason: RoomCloseReason | undefined;
+
+  constructor(init: RoomInit) {
+    super();
+    this.id = init.id;
+    this.appData = init.appData;
+    this.#mediaWorker = init.mediaWorker;
+    this.#router = init.router;
+    this.#audioLevelObserver = init.audioLevelObserver;
+    this.#activeSpeakerObserver = init.activeSpeakerObserver;
+    this.#onClose = init.onClose;
+
+    // A worker that dies is reported by the pool (workerDied()), which knows the error; an orderly
+    // worker close (pool shutdown) closes the room here.
+    this.#router.on('workerclose', () => {
+      if (!this.#mediaWorker.worker.died) this.#finish('workerclosed');
+    });
+
+    this.#audioLevelObserver.on('volumes', (volumes) => {
+      this.safeEmit(
+        'audiolevels',
+        volumes.map(({ producer, volume }) => ({
+          producerId: producer.id,
+          peerId: this.#producers.get(producer.id)?.peerId ?? '',
+          volume,
+        })),
+      );
+    });
+    this.#audioLevelObserver.on('silence', () => this.safeEmit('silence'));
+    this.#activeSpeakerObserver.on('dominantspeaker', ({ producer }) => {
+      this.safeEmit('activespeaker', {
+        producerId: producer.id,
+        peerId: this.#producers.get(producer.id)?.peerId ?? '',
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Why the room closed, once it has. */
+  get closeReason(): RoomCloseReason | undefined {
+    return this.#closeReason;
+  }
+
+  /** The router's RTP capabilities: what the client's mediasoup-client Device loads. */
+  get rtpCapabilities(): types.RtpCapabilities {
+    return this.#router.rtpCapabilities;
+  }
+
+  get routerId(): string {
+    return this.#router.id;
+  }
+
+  /** Pool slot of the worker the room runs on. */
+  get workerIndex(): number {
+    return this.#mediaWorker.index;
+  }
+
+  get workerPid(): number {
+    return this.#mediaWorker.pid;
+  }
+
+  get transportCount(): number {
+    return this.#transports.size;
+  }
+
+  /** The room's producers, e.g. for the snapshot a joining peer receives. */
+  producers(): ProducerInfo[] {
+    return [...this.#producers.entries()].map(([id, e]) => this.#producerInfo(id, e));
+  }
+
+  /** A WebRTC transport through the worker's WebRtcServer (its one UDP and one TCP port). */
+  async createWebRtcTransport(options: {
+    peerId: string;
+    enableUdp?: boolean;
+    enableTcp?: boolean;
+    preferUdp?: boolean;
+    initialAvailableOutgoingBitrate?: number;
+    appData?: types.AppData;
+  }): Promise<WebRtcTransportInfo> {
+    requireString(options?.peerId, 'peerId');
+    const transport = await this.#guard('BAD_PARAMETERS', 'createWebRtcTransport', () =>
+      this.#router.createWebRtcTransport({
+        webRtcServer: this.#mediaWorker.webRtcServer,
+        enableUdp: options.enableUdp ?? true,
+        enableTcp: options.enableTcp ?? true,
+        preferUdp: options.preferUdp ?? true,
+        initialAvailableOutgoingBitrate: options.initialAvailableOutgoingBitrate ?? 1_000_000,
+        appData: { ...options.appData, peerId: options.peerId },
+      }),
+    );
+    this.#addTransport(transport, options.peerId);
+    return {
+      id: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectWebRtcTransport(transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
+    const transport = this.#webRtcTransport(transportId);
+    await this.#guard('BAD_PARAMETERS', 'connectWebRtcTransport', () =>
+      transport.connect({ dtlsParameters }),
+    );
+  }
+
+  async restartIce(transportId: string): Promise<types.IceParameters> {
+    const transport = this.#webRtcTransport(transportId);
+    return this.#guard('BAD_PARAMETERS', 'restartIce', () => transport.restartIce());
+  }
+
+  /**
+   * A plain RTP transport (no ICE/DTLS), RTCP multiplexed. With comedia it learns the remote address
+   * from the first packet it receives (an injector); otherwise connectPlainTransport() tells it where to
+   * send (a sink). Used by PlainRtpEndpoint.
+   */
+  async createPlainTransport(options: {
+    peerId: string;
+    comedia?: boolean;
+    appData?: types.AppData;
+  }): Promise<PlainTransportInfo> {
+    requireString(options?.peerId, 'peerId');
+    const { listenIp, announcedAddress, rtcPortRange } = this.#mediaWorker.settings;
+    const transport = await this.#guard('BAD_PARAMETERS', 'createPlainTransport', () =>
+      this.#router.createPlainTransport({
+        listenInfo: {
+          protocol: 'udp',
+          ip: listenIp,
+          portRange: rtcPortRange,
+          ...(announcedAddress ? { announcedAddress } : {}),
+        },
+        rtcpMux: true,
+        comedia: options.comedia ?? false,
+        appData: { ...options.appData, peerId: options.peerId },
+      }),
+    );
+    this.#addTransport(transport, options.peerId);
+    return {
+      id: transport.id,
+      ip: transport.tuple.localAddress ?? transport.tuple.localIp,
+      port: transport.tuple.localPort,
+    };
+  }
+
+  async connectPlainTransport(transportId: string, remote: { ip: string; port: number }): Promise<void> {
+    const entry = this.#transport(transportId);
+    if (entry.transport.type !== 'plain')
+      throw new MediaError('BAD_PARAMETERS', `transport ${transportId} is not a plain transport`);
+    const transport = entry.transport as types.PlainTransport;
+    await this.#guard('BAD_PARAMETERS', 'connectPlainTransport', () =>
+      transport.connect({ ip: remote.ip, port: remote.port }),
+    );
+  }
+
+  /** Closes a transport and every producer and consumer on it. */
+  closeTransport(transportId: string): void {
+    this.#transport(transportId).transport.close();
+  }
+
+  /** Closes every transport of a peer (the peer left or its socket dropped for good). */
+  closePeer(peerId: string): void {
+    for (const { transport, peerId: owner } of [...this.#transports.values()])
+      if (owner === peerId) transport.close();
+  }
+
+  async produce(options: {
+    transportId: string;
+    kind: MediaKind;
+    rtpParameters: types.RtpParameters;
+    paused?: boolean;
+    appData?: types.AppData;
+  }): Promise<ProducerInfo> {
+    this.#assertOpen();
+    if (options?.kind !== 'audio' && options?.kind !== 'video')
+      throw new MediaError(
+        'BAD_PARAMETERS',
+        `kind must be "audio" or "video", got ${JSON.stringify(options?.kind)}`,
+      );
+    const entry = this.#transport(options.transportId);
+    this.#checkCodecs(options.kind, options.rtpParameters);
+    const producer = await this.#guard('BAD_RTP_PARAMETERS', 'produce', () =>
+      entry.transport.produce({
+        kind: options.kind,
+        rtpParameters: options.rtpParameters,
+        paused: options.paused ?? false,
+        appData: { ...options.appData, peerId: entry.peerId },
+      }),
+    );
+    const producerEntry: ProducerEntry = { producer, peerId: entry.peerId, transportId: options.transportId };
+    this.#producers.set(producer.id, producerEntry);
+    producer.observer.once('close', () => {
+      this.#producers.delete(producer.id);
+      if (!this.#closed) this.safeEmit('producerclose', { producerId: producer.id, peerId: entry.peerId });
+    });
+    if (producer.kind === 'audio') {
+      // Observers are best effort: a failure here must not fail the produce.
+      await Promise.allSettled([
+        this.#audioLevelObserver.addProducer({ producerId: producer.id }),
+        this.#activeSpeakerObserver.addProducer({ producerId: producer.id }),
+      ]);
+    }
+    const info = this.#producerInfo(producer.id, producerEntry);
+    this.safeEmit('newproducer', info);
+    return info;
+  }
+
+  async pauseProducer(producerId: string): Promise<void> {
+    const { producer, peerId } = this.#producer(producerId);
+    await this.#guard('BAD_PARAMETERS', 'pauseProducer', () => producer.pause());
+    this.safeEmit('producerpause', { producerId, peerId });
+  }
+
+  async resumeProducer(producerId: string): Promise<void> {
+    const { producer, peerId } = this.#producer(producerId);
+    await this.#guard('BAD_PARAMETERS', 'resumeProducer', () => producer.resume());
+    this.safeEmit('producerresume', { producerId, peerId });
+  }
+
+  /** Closes a producer; its consumers close too (each gets a consumerclose 'producerclose'). */
+  closeProducer(producerId: string): void {
+    this.#producer(producerId).producer.close();
+  }
+
+  /**
+   * Creates a consumer, paused as mediasoup recommends: the client creates its side, then the signaling
+   * layer calls resumeConsumer() (which also asks the producer for a key frame).
+   */
+  async consume(options: {
+    transportId: string;
+    producerId: string;
+    rtpCapabilities: types.RtpCapabilities;
+    preferredLayers?: types.ConsumerLayers;
+    appData?: types.AppData;
+  }): Promise<ConsumerInfo> {
+    this.#assertOpen();
+    const entry = this.#transport(options?.transportId);
+    const { producer } = this.#producer(options.producerId);
+    let canConsume: boolean;
+    try {
+      canConsume = this.#router.canConsume({
+        producerId: producer.id,
+        rtpCapabilities: options.rtpCapabilities,
+      });
+    } catch (error) {
+      throw MediaError.from(error, 'BAD_RTP_CAPABILITIES', 'consume');
+    }
+    if (!canConsume)
+      throw new MediaError(
+        'CANNOT_CONSUME',
+        `the given RTP capabilities cannot receive producer ${producer.id} (${producer.rtpParameters.codecs[0]?.mimeType})`,
+      );
+    const consumer = await this.#guard('BAD_RTP_CAPABILITIES', 'consume', () =>
+      entry.transport.consume({
+        producerId: producer.id,
+        rtpCapabilities: options.rtpCapabilities,
+        paused: true,
+        ...(options.preferredLayers ? { preferredLayers: options.preferredLayers } : {}),
+        appData: { ...options.appData, peerId: entry.peerId },
+      }),
+    );
+    this.#addConsumer(consumer, entry.peerId, options.transportId);
+    return {
+      id: consumer.id,
+      producerId: producer.id,
+      peerId: entry.peerId,
+      kind: consumer.kind,
+      type: consumer.type,
+      rtpParameters: consumer.rtpParameters,
+      producerPaused: consumer.producerPaused,
+    };
+  }
+
+  async resumeConsumer(consumerId: string): Promise<void> {
+    const { consumer } = this.#consumer(consumerId);
+    await this.#guard('BAD_PARAMETERS', 'resumeConsumer', () => consumer.resume());
+  }
+
+  async pauseConsumer(consumerId: string): Promise<void> {
+    const { consumer } = this.#consumer(consumerId);
+    await this.#guard('BAD_PARAMETERS', 'pauseConsumer', () => consumer.pause());
+  }
+
+  closeConsumer(consumerId: string): void {
+    this.#consumer(consumerId).consumer.close();
+  }
+
+  /** Simulcast/SVC: the spatial (and temporal) layer this consumer should receive at most. */
+  async setPreferredLayers(consumerId: string, layers: types.ConsumerLayers): Promise<void> {
+    const { consumer } = this.#consumer(consumerId);
+    if (!Number.isInteger(layers?.spatialLayer) || layers.spatialLayer < 0)
+      throw new MediaError('BAD_PARAMETERS', 'spatialLayer must be a non-negative integer');
+    await this.#guard('BAD_PARAMETERS', 'setPreferredLayers', () => consumer.setPreferredLayers(layers));
+  }
+
+  async requestKeyFrame(consumerId: string): Promise<void> {
+    const { consumer } = this.#consumer(consumerId);
+    await this.#guard('BAD_PARAMETERS', 'requestKeyFrame', () => consumer.requestKeyFrame());
+  }
+
+  async getProducerStats(producerId: string): Promise<types.ProducerStat[]> {
+    const { producer } = this.#producer(producerId);
+    return this.#guard('BAD_PARAMETERS', 'getProducerStats', () => producer.getStats());
+  }
+
+  async getConsumerStats(consumerId: string): Promise<(types.ConsumerStat | types.ProducerStat)[]> {
+    const { consumer } = this.#consumer(consumerId);
+    return this.#guard('BAD_PARAMETERS', 'getConsumerStats', () => consumer.getStats());
+  }
+
+  /** The router's dump (transport ids, producer→consumer maps), for diagnostics and tests. */
+  async dump(): Promise<types.RouterDump> {
+    this.#assertOpen();
+    return this.#guard('INTERNAL', 'dump', () => this.#router.dump());
+  }
+
+  /** Closes the router and so every transport, producer, consumer and observer of the room. */
+  close(): void {
+    if (this.#closed) return;
+    this.#router.close();
+    this.#finish('closed');
+  }
+
+  /** Called by the pool when the worker under the room died (the router is already gone). */
+  workerDied(error: Error): void {
+    if (this.#closed) return;
+    this.safeEmit('workerdied', error);
+    this.#finish('workerdied');
+  }
+
+  /** Called by the pool when it shuts down. */
+  poolClosed(): void {
+    if (this.#closed) return;
+    this.#router.close();
+    this.#finish('poolclosed');
+  }
+
+  #finish(reason: RoomCloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeReason = reason;
+    this.#transports.clear();
+    this.#producers.clear();
+    this.#consumers.clear();
+    this.#onClose(this);
+    this.safeEmit('close', reason);
+  }
+
+  #addTransport(transport: types.WebRtcTransport | types.PlainTransport, peerId: string): void {
+    this.#transports.set(transport.id, { transport, peerId });
+    // The union of two observer types is not callable as such; both are TransportObservers.
+    (transport.observer as types.TransportObserver).once('close', () =>
+      this.#transports.delete(transport.id),
+    );
+  }
+
+  #addConsumer(consumer: types.Consumer, peerId: string, transportId: string): void {
+    const consumerId = consumer.id;
+    const producerId = consumer.producerId;
+    this.#consumers.set(consumerId, { consumer, peerId, transportId });
+    let reason: ConsumerCloseReason = 'closed';
+    consumer.on('producerclose', () => {
+      reason = 'producerclose';
+    });
+    consumer.on('transportclose', () => {
+      reason = 'transportclose';
+    });
+    consumer.observer.once('close', () => {
+      this.#consumers.delete(consumerId);
+      // Only closes the owner did not ask for are news to the signaling layer.
+      if (!this.#closed && reason !== 'closed')
+        this.safeEmit('consumerclose', { consumerId, producerId, peerId, reason });
+    });
+    consumer.on('producerpause', () => this.safeEmit('consumerproducerpause', { consumerId, peerId }));
+    consumer.on('producerresume', () => this.safeEmit('consumerproducerresume', { consumerId, peerId }));
+    consumer.on('layerschange', (layers) =>
+      this.safeEmit('consumerlayerschange', { consumerId, peerId, layers }),
+    );
+    consumer.on('score', (score) => this.safeEmit('consumerscore', { consumerId, peerId, score }));
+  }
+
+  #producerInfo(id: string, e: ProducerEntry): ProducerInfo {
+    return {
+      id,
+      peerId: e.peerId,
+      transportId: e.transportId,
+      kind: e.producer.kind,
+      type: e.producer.type,
+      paused: e.producer.paused,
+      appData: e.producer.appData,
+    };
+  }
+
+  /** Rejects codecs the router does not offer with UNKNOWN_CODEC before mediasoup sees them. */
+  #checkCodecs(kind: MediaKind, rtpParameters: types.RtpParameters): void {
+    if (!rtpParameters || typeof rtpParameters !== 'object' || !Array.isArray(rtpParameters.codecs))
+      throw new MediaError('BAD_RTP_PARAMETERS', 'rtpParameters.codecs must be an array');
+    if (rtpParameters.codecs.length === 0)
+      throw new MediaError('BAD_RTP_PARAMETERS', 'rtpParameters.codecs is empty');
+    for (const codec of rtpParameters.codecs) {
+      const mimeType = typeof codec?.mimeType === 'string' ? codec.mimeType.toLowerCase() : '';
+      if (!mimeType.includes('/'))
+        throw new MediaError(
+          'BAD_RTP_PARAMETERS',
+          `invalid codec mimeType ${JSON.stringify(codec?.mimeType)}`,
+        );
+      const [codecKind, name] = mimeType.split('/');
+      // RTX, FEC and comfort-noise entries ride along with the media codec.
+      if (
+        name === 'rtx' ||
+        name === 'red' ||
+        name === 'ulpfec' ||
+        name === 'cn' ||
+        name === 'telephone-event'
+      )
+        continue;
+      if (codecKind !== kind)
+        throw new MediaError('BAD_RTP_PARAMETERS', `codec ${codec.mimeType} does not match kind "${kind}"`);
+      const offered = this.#router.rtpCapabilities.codecs?.some(
+        (c) => c.mimeType.toLowerCase() === mimeType && c.clockRate === codec.clockRate,
+      );
+      if (!offered)
+        throw new MediaError(
+          'UNKNOWN_CODEC',
+          `codec ${codec.mimeType}/${codec.clockRate} is not offered by this room (${this.#offeredCodecs()})`,
+        );
+    }
+  }
+
+  #offeredCodecs(): string {
+    const names = new Set(
+      (this.#router.rtpCapabilities.codecs ?? [])
+        .filter((c) => !c.mimeType.toLowerCase().endsWith('/rtx'))
+        .map((c) => c.mimeType),
+    );
+    return [...names].join(', ');
+  }
+
+  #assertOpen(): void {
+    if (this.#closed)
+      throw new MediaError(
+        this.#closeReason === 'workerdied' ? 'WORKER_DIED' : 'ROOM_CLOSED',
+        `room ${this.id} is closed (${this.#closeReason})`,
+      );
+  }
+
+  #transport(transportId: string): TransportEntry {
+    this.#assertOpen();
+    const entry = typeof transportId === 'string' ? this.#transports.get(transportId) : undefined;
+    if (!entry) throw new MediaError('TRANSPORT_NOT_FOUND', `no transport ${transportId} in room ${this.id}`);
+    return entry;
+  }
+
+  #webRtcTransport(transportId: string): types.WebRtcTransport {
+    const { transport } = this.#transport(transportId);
+    if (transport.type !== 'webrtc')
+      throw new MediaError('BAD_PARAMETERS', `transport ${transportId} is not a WebRTC transport`);
+    return transport as types.WebRtcTransport;
+  }
+
+  #producer(producerId: string): ProducerEntry {
+    this.#assertOpen();
+    const entry = typeof producerId === 'string' ? this.#producers.get(producerId) : undefined;
+    if (!entry)
+      throw new MediaError(
+        'PRODUCER_NOT_FOUND',
+        `no producer ${producerId} in room ${this.id} (closed or never existed)`,
+      );
+    return entry;
+  }
+
+  #consumer(consumerId: string): ConsumerEntry {
+    this.#assertOpen();
+    const entry = typeof consumerId === 'string' ? this.#consumers.get(consumerId) : undefined;
+    if (!entry) throw new MediaError('CONSUMER_NOT_FOUND', `no consumer ${consumerId} in room ${this.id}`);
+    return entry;
+  }
+
+  /** Runs a mediasoup call and turns whatever it throws into a MediaError. */
+  async #guard<T>(fallback: MediaErrorCode, what: string, fn: () => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    try {
+      return await fn();
+    } catch (error) {
+      if (this.#closed)
+        throw new MediaError(
+          this.#closeReason === 'workerdied' ? 'WORKER_DIED' : 'ROOM_CLOSED',
+          `${what}: room ${this.id} closed meanwhile`,
+          { cause: error },
+        );
+      throw MediaError.from(error, fallback, what);
+    }
+  }
+}
+
+function requireString(value: unknown, name: string): void {
+  if (typeof value !== 'string' || value.length === 0)
+    throw new MediaError('BAD_PARAMETERS', `${name} must be a non-empty string`);
+}
