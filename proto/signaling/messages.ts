@@ -48,7 +48,11 @@ export const requestSchemas = {
   'producer.pause': z.strictObject({ producerId: id }),
   'producer.resume': z.strictObject({ producerId: id }),
   'producer.close': z.strictObject({ producerId: id }),
-  consume: z.strictObject({ producerId: id }),
+  consume: z.strictObject({
+    producerId: id,
+    /** The client device's RTP capabilities; required on the first consume of a session, kept after. */
+    rtpCapabilities: opaque.optional(),
+  }),
   'consumer.resume': z.strictObject({ consumerId: id }),
   'consumer.pause': z.strictObject({ consumerId: id }),
   'consumer.setPreferredLayers': z.strictObject({

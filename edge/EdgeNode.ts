@@ -1,0 +1,146 @@
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { type ServerType, serve } from '@hono/node-server';
+import { createNodeWebSocket } from '@hono/node-ws';
+import type { Hono } from 'hono';
+import type { Cluster } from 'ioredis';
+import { KeySet } from '../lib/auth/keys';
+import { TokenService } from '../lib/auth/tokens';
+import { createRedisCluster } from '../lib/redis';
+import { ConferenceManager } from './conference/ConferenceManager';
+import type { EdgeConfig } from './config';
+import { createApp } from './http/app';
+import { WorkerPool } from './media/WorkerPool';
+import { NodeRegistry } from './routing/NodeRegistry';
+import { RoomDirectory } from './routing/RoomDirectory';
+
+/** A hard cap for one WebSocket frame; the signaling layer refuses frames over 64 KiB with TOO_LARGE. */
+const WS_MAX_PAYLOAD = 1024 * 1024;
+const DEFAULT_WEB_DIR = fileURLToPath(new URL('../web/dist', import.meta.url));
+
+/**
+ * One edge process: its media workers, its conferences, its HTTP/WebSocket server and its Redis
+ * connection. It owns them all; close() stops them in reverse order.
+ */
+export class EdgeNode {
+  readonly config: EdgeConfig;
+  readonly #redis: Cluster;
+  readonly #pool: WorkerPool;
+  readonly manager: ConferenceManager;
+  readonly #server: ServerType;
+  readonly url: string;
+  #closed = false;
+
+  static async start(config: EdgeConfig, keys: KeySet = KeySet.fromEnv()): Promise<EdgeNode> {
+    const redis = createRedisCluster(config.redisNodes);
+    let pool: WorkerPool | undefined;
+    try {
+      await redis.ping();
+      pool = await WorkerPool.create({
+        ...(config.workers ? { numWorkers: config.workers } : {}),
+        listenIp: config.rtc.listenIp,
+        ...(config.rtc.announcedAddress ? { announcedAddress: config.rtc.announcedAddress } : {}),
+        basePort: config.rtc.basePort,
+        rtcPortRange: config.rtc.portRange,
+      });
+      return await new Promise<EdgeNode>((resolve, reject) => {
+        const node = new EdgeNode(config, keys, redis, pool!, resolve);
+        node.#server.once('error', reject);
+      });
+    } catch (err) {
+      pool?.close();
+      redis.disconnect();
+      throw err;
+    }
+  }
+
+  private constructor(
+    config: EdgeConfig,
+    keys: KeySet,
+    redis: Cluster,
+    pool: WorkerPool,
+    onListening: (node: EdgeNode) => void,
+  ) {
+    this.config = config;
+    this.#redis = redis;
+    this.#pool = pool;
+    const tokens = new TokenService(keys);
+    const directory = new RoomDirectory(redis);
+    const registry = new NodeRegistry(redis, config.region);
+    this.url = config.publicUrl ?? `http://${config.http.host}:${config.http.port}`;
+    this.manager = new ConferenceManager(pool, directory, registry, {
+      region: config.region,
+      node: config.nodeId,
+      graceMs: config.graceMs,
+      url: this.url,
+      heartbeatMs: 1000,
+    });
+    // createNodeWebSocket reads init.app only when an upgrade arrives; it is set once the app is composed.
+    const wsInit = { app: undefined as unknown as Hono };
+    const ws = createNodeWebSocket(wsInit);
+    (ws.wss.options as { maxPayload: number }).maxPayload = WS_MAX_PAYLOAD;
+    const toWs = (base: string) => base.replace(/^http/, 'ws');
+    const app = createApp({
+      upgradeWebSocket: ws.upgradeWebSocket,
+      tokens,
+      manager: this.manager,
+      devTokens: config.devTokens,
+      wsUrl: (token) => `${toWs(this.url)}/rtc?token=${encodeURIComponent(token)}`,
+      connection: {
+        rate: { perSecond: 50, burst: 100 },
+        redirectUrl: (nodeUrl) => `${toWs(nodeUrl)}/rtc`,
+      },
+      health: {
+        info: () => ({ node: config.nodeId, region: config.region }),
+        ready: () => this.#ready(),
+      },
+      webDir: config.webDir ?? DEFAULT_WEB_DIR,
+    });
+    wsInit.app = app;
+    this.#server = serve({ fetch: app.fetch, hostname: config.http.host, port: config.http.port }, () => {
+      this.manager
+        .start()
+        .then(() => onListening(this))
+        .catch((err) => this.#server.emit('error', err));
+    });
+    ws.injectWebSocket(this.#server);
+    pool.on('roomsorphaned', (rooms) =>
+      console.error(
+        `[edge ${config.nodeId}] a worker died; ${rooms.length} room(s) closed, clients reconnect`,
+      ),
+    );
+  }
+
+  /** The port the HTTP server listens on (useful with port 0). */
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  get pool(): WorkerPool {
+    return this.#pool;
+  }
+
+  async #ready(): Promise<{ ok: boolean; checks: Record<string, string> }> {
+    const checks: Record<string, string> = {};
+    try {
+      await this.#redis.ping();
+      checks.redis = 'ok';
+    } catch (err) {
+      checks.redis = (err as Error).message;
+    }
+    checks.workers = this.#pool.workers().length > 0 ? 'ok' : 'no live worker';
+    return { ok: Object.values(checks).every((v) => v === 'ok') && !this.#closed, checks };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.manager.close();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      (this.#server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    });
+    this.#pool.close();
+    this.#redis.disconnect();
+  }
+}

@@ -1,0 +1,505 @@
+import type { types } from 'mediasoup';
+import type { ParticipantClaims } from '../../lib/auth/tokens';
+import { CloseCode, ErrorCode, SignalingError } from '../../proto/signaling/errors';
+import type {
+  ConsumeResult,
+  Grants,
+  MediaKind,
+  NotificationMethod,
+  Notifications,
+  ParticipantInfo,
+  ResponseData,
+  TrackInfo,
+  TrackSource,
+} from '../../proto/signaling/messages';
+import { MediaError } from '../media/MediaError';
+import type { Room } from '../media/Room';
+import { TypedEmitter } from '../media/TypedEmitter';
+import type { RoomDirectory } from '../routing/RoomDirectory';
+import { Participant, type ParticipantLink } from './Participant';
+
+export interface ConferenceOptions {
+  region: string;
+  node: string;
+  /** How long a participant whose socket dropped is kept for a resume. */
+  graceMs: number;
+}
+
+export type ConferenceEvents = {
+  /** The last participant left or the media room went away; the owner forgets the conference. */
+  close: [reason: string];
+};
+
+/**
+ * Chrome ignores a key frame request that comes within ~300 ms of the previous one, and mediasoup asks
+ * again only after 1 s; so a viewer that joins right after another would wait a second for its first
+ * picture. Asking again at these offsets after a consumer resumes bounds that wait.
+ */
+const KEYFRAME_RETRY_MS = [350, 800];
+const AUDIO_LEVELS_INTERVAL_MS = 250;
+
+/**
+ * One room on this edge: its media Room (one router), the participants connected here, and their
+ * record in the region's Redis. It enforces grants and ownership (a participant acts only on its own
+ * transports, producers and consumers) and turns media events into notifications.
+ */
+export class Conference extends TypedEmitter<ConferenceEvents> {
+  readonly name: string;
+  readonly #media: Room;
+  readonly #directory: RoomDirectory;
+  readonly #opts: ConferenceOptions;
+  readonly #participants = new Map<string, Participant>();
+  readonly #keyframeTimers = new Map<string, NodeJS.Timeout[]>();
+  #lastAudioLevels = 0;
+  #closed = false;
+
+  constructor(name: string, media: Room, directory: RoomDirectory, opts: ConferenceOptions) {
+    super();
+    this.name = name;
+    this.#media = media;
+    this.#directory = directory;
+    this.#opts = opts;
+    this.#wireMedia();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get participantCount(): number {
+    return this.#participants.size;
+  }
+
+  get trackCount(): number {
+    let n = 0;
+    for (const p of this.#participants.values()) n += p.producers.size;
+    return n;
+  }
+
+  participant(identity: string): Participant | undefined {
+    return this.#participants.get(identity);
+  }
+
+  /** The media room, for diagnostics and tests. */
+  get media(): Room {
+    return this.#media;
+  }
+
+  /**
+   * Joins or resumes: a participant still held from a dropped socket re-attaches with everything it had;
+   * otherwise a new participant enters and the others are told.
+   */
+  async join(claims: ParticipantClaims, link: ParticipantLink): Promise<ResponseData['join']> {
+    this.#assertOpen();
+    let participant = this.#participants.get(claims.identity);
+    const resumed = participant !== undefined;
+    if (participant) {
+      participant.grants = claims.grants;
+      participant.attach(link, CloseCode.Replaced);
+    } else {
+      const info: ParticipantInfo = {
+        identity: claims.identity,
+        name: claims.name,
+        region: this.#opts.region,
+        node: this.#opts.node,
+        joinedAt: Date.now(),
+      };
+      try {
+        await this.#directory.putParticipant(this.name, info);
+      } catch (err) {
+        throw new SignalingError(
+          ErrorCode.Unavailable,
+          `room state is unavailable: ${(err as Error).message}`,
+        );
+      }
+      // A concurrent join of the same identity may have won while we wrote to Redis.
+      participant = this.#participants.get(claims.identity);
+      if (participant) {
+        participant.attach(link, CloseCode.Replaced);
+      } else {
+        participant = new Participant(info, claims.grants);
+        participant.attach(link, CloseCode.Replaced);
+        this.#participants.set(info.identity, participant);
+        const p = participant;
+        p.on('gracetimeout', () => void this.leave(p, 'timeout'));
+        this.#broadcast('participant.joined', { participant: info }, info.identity);
+      }
+    }
+    return this.#snapshot(participant, resumed);
+  }
+
+  /** The socket of a participant dropped: keep it for the grace period. */
+  detach(participant: Participant, link: ParticipantLink): void {
+    participant.detach(link, this.#opts.graceMs);
+  }
+
+  async leave(participant: Participant, reason: string, closeCode: number = CloseCode.Left): Promise<void> {
+    if (participant.left || this.#participants.get(participant.identity) !== participant) return;
+    this.#participants.delete(participant.identity);
+    const producerIds = [...participant.producers.keys()];
+    for (const consumerId of participant.consumers.keys()) this.#clearKeyframeRetries(consumerId);
+    participant.markLeft(closeCode, reason);
+    // Closing the peer's transports closes its producers, which closes the others' consumers of them.
+    this.#media.closePeer(participant.identity);
+    this.#broadcast('participant.left', { identity: participant.identity, reason });
+    await this.#directory
+      .removeParticipant(this.name, participant.identity, producerIds)
+      .catch((err) =>
+        console.error(`[conference ${this.name}] could not remove ${participant.identity}:`, err),
+      );
+    if (this.#participants.size === 0) this.close('empty');
+  }
+
+  /** Ends the conference for everyone (operator action, or the media room is gone). */
+  close(reason: string, closeCode: number = CloseCode.Removed): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.#participants.values()) {
+      p.notify('session.closed', { code: ErrorCode.Closed, reason });
+      p.markLeft(closeCode, reason);
+    }
+    const identities = [...this.#participants.keys()];
+    this.#participants.clear();
+    for (const timers of this.#keyframeTimers.values()) for (const t of timers) clearTimeout(t);
+    this.#keyframeTimers.clear();
+    if (!this.#media.closed) this.#media.close();
+    for (const identity of identities)
+      void this.#directory.removeParticipant(this.name, identity, []).catch(() => undefined);
+    this.safeEmit('close', reason);
+  }
+
+  // ---- transports -------------------------------------------------------------------------------
+
+  async createTransport(
+    p: Participant,
+    direction: 'send' | 'recv',
+  ): Promise<ResponseData['transport.create']> {
+    if (direction === 'send') this.#requireGrant(p, 'publish');
+    else this.#requireGrant(p, 'subscribe');
+    for (const t of p.transports.values())
+      if (t.direction === direction)
+        throw new SignalingError(ErrorCode.BadRequest, `a ${direction} transport already exists (${t.id})`);
+    const info = await media(() =>
+      this.#media.createWebRtcTransport({ peerId: p.identity, appData: { direction } }),
+    );
+    p.transports.set(info.id, { id: info.id, direction });
+    return { ...info, direction };
+  }
+
+  async connectTransport(p: Participant, transportId: string, dtlsParameters: unknown): Promise<void> {
+    this.#ownTransport(p, transportId);
+    await media(() =>
+      this.#media.connectWebRtcTransport(transportId, dtlsParameters as types.DtlsParameters),
+    );
+  }
+
+  async restartIce(p: Participant, transportId: string): Promise<ResponseData['transport.restartIce']> {
+    this.#ownTransport(p, transportId);
+    return { iceParameters: await media(() => this.#media.restartIce(transportId)) };
+  }
+
+  // ---- producers --------------------------------------------------------------------------------
+
+  async produce(
+    p: Participant,
+    req: {
+      transportId: string;
+      kind: MediaKind;
+      rtpParameters: unknown;
+      source: TrackSource;
+      paused?: boolean;
+    },
+  ): Promise<ResponseData['produce']> {
+    this.#requireGrant(p, 'publish');
+    const t = this.#ownTransport(p, req.transportId);
+    if (t.direction !== 'send')
+      throw new SignalingError(ErrorCode.BadRequest, 'produce needs the send transport');
+    const expectedKind: MediaKind =
+      req.source === 'microphone' || req.source === 'screen-audio' ? 'audio' : 'video';
+    if (req.kind !== expectedKind)
+      throw new SignalingError(ErrorCode.BadRequest, `a ${req.source} track must be ${expectedKind}`);
+    for (const own of p.producers.values())
+      if (own.source === req.source)
+        throw new SignalingError(
+          ErrorCode.BadRequest,
+          `a ${req.source} track is already published (${own.producerId})`,
+        );
+    const info = await media(() =>
+      this.#media.produce({
+        transportId: req.transportId,
+        kind: req.kind,
+        rtpParameters: req.rtpParameters as types.RtpParameters,
+        paused: req.paused ?? false,
+        appData: { identity: p.identity, source: req.source },
+      }),
+    );
+    p.producers.set(info.id, {
+      producerId: info.id,
+      kind: req.kind,
+      source: req.source,
+      paused: info.paused,
+    });
+    const track: TrackInfo = {
+      producerId: info.id,
+      identity: p.identity,
+      kind: req.kind,
+      source: req.source,
+      paused: info.paused,
+    };
+    void this.#directory
+      .putTrack(this.name, { ...track, node: this.#opts.node })
+      .catch((err) => console.error(`[conference ${this.name}] putTrack:`, err));
+    this.#broadcast('track.published', { track }, p.identity);
+    return { producerId: info.id };
+  }
+
+  async pauseProducer(p: Participant, producerId: string): Promise<void> {
+    const own = this.#ownProducer(p, producerId);
+    await media(() => this.#media.pauseProducer(producerId));
+    own.paused = true;
+  }
+
+  async resumeProducer(p: Participant, producerId: string): Promise<void> {
+    const own = this.#ownProducer(p, producerId);
+    await media(() => this.#media.resumeProducer(producerId));
+    own.paused = false;
+  }
+
+  closeProducer(p: Participant, producerId: string): void {
+    this.#ownProducer(p, producerId);
+    // The media room's 'producerclose' event does the bookkeeping and tells the others.
+    media(() => this.#media.closeProducer(producerId));
+  }
+
+  // ---- consumers --------------------------------------------------------------------------------
+
+  async consume(p: Participant, producerId: string, rtpCapabilities?: unknown): Promise<ConsumeResult> {
+    this.#requireGrant(p, 'subscribe');
+    if (rtpCapabilities) p.rtpCapabilities = rtpCapabilities;
+    if (!p.rtpCapabilities)
+      throw new SignalingError(
+        ErrorCode.BadRequest,
+        'send rtpCapabilities with the first consume of a session',
+      );
+    const recv = [...p.transports.values()].find((t) => t.direction === 'recv');
+    if (!recv) throw new SignalingError(ErrorCode.BadRequest, 'create a recv transport before consuming');
+    const owner = this.#producerOwner(producerId);
+    if (!owner) throw new SignalingError(ErrorCode.NotFound, `no track ${producerId} in this room`);
+    if (owner.participant === p)
+      throw new SignalingError(ErrorCode.BadRequest, 'cannot consume your own track');
+    for (const c of p.consumers.values()) if (c.producerId === producerId) return c; // Idempotent: a retried consume gets the same consumer.
+    const info = await media(() =>
+      this.#media.consume({
+        transportId: recv.id,
+        producerId,
+        rtpCapabilities: p.rtpCapabilities as types.RtpCapabilities,
+      }),
+    );
+    const result: ConsumeResult = {
+      consumerId: info.id,
+      producerId,
+      identity: owner.participant.identity,
+      kind: info.kind,
+      source: owner.producer.source,
+      rtpParameters: info.rtpParameters,
+      paused: true,
+      producerPaused: info.producerPaused,
+    };
+    p.consumers.set(info.id, result);
+    return result;
+  }
+
+  async resumeConsumer(p: Participant, consumerId: string): Promise<void> {
+    const c = this.#ownConsumer(p, consumerId);
+    await media(() => this.#media.resumeConsumer(consumerId));
+    c.paused = false;
+    if (c.kind === 'video') this.#scheduleKeyframeRetries(consumerId);
+  }
+
+  async pauseConsumer(p: Participant, consumerId: string): Promise<void> {
+    const c = this.#ownConsumer(p, consumerId);
+    await media(() => this.#media.pauseConsumer(consumerId));
+    c.paused = true;
+  }
+
+  async setPreferredLayers(p: Participant, consumerId: string, spatialLayer: number, temporalLayer?: number) {
+    this.#ownConsumer(p, consumerId);
+    await media(() =>
+      this.#media.setPreferredLayers(consumerId, {
+        spatialLayer,
+        ...(temporalLayer === undefined ? {} : { temporalLayer }),
+      }),
+    );
+  }
+
+  async requestKeyFrame(p: Participant, consumerId: string): Promise<void> {
+    this.#ownConsumer(p, consumerId);
+    await media(() => this.#media.requestKeyFrame(consumerId));
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  #snapshot(self: Participant, resumed: boolean): ResponseData['join'] {
+    const participants = [...this.#participants.values()].map((p) => p.info);
+    const tracks: TrackInfo[] = [];
+    for (const p of this.#participants.values())
+      for (const own of p.producers.values())
+        tracks.push({
+          producerId: own.producerId,
+          identity: p.identity,
+          kind: own.kind,
+          source: own.source,
+          paused: own.paused,
+        });
+    return {
+      room: this.name,
+      self: { ...self.info, grants: self.grants },
+      participants,
+      tracks,
+      routerRtpCapabilities: this.#media.rtpCapabilities,
+      resumed,
+      transports: resumed ? this.#resumeTransports(self) : [],
+      producers: resumed ? [...self.producers.values()] : [],
+      consumers: resumed ? [...self.consumers.values()] : [],
+    };
+  }
+
+  // The transport parameters a resuming client needs are those it already has; ICE is restarted by it.
+  #resumeTransports(p: Participant): ResponseData['join']['transports'] {
+    return [...p.transports.values()].map((t) => ({
+      id: t.id,
+      direction: t.direction,
+      iceParameters: null,
+      iceCandidates: [],
+      dtlsParameters: null,
+    }));
+  }
+
+  #wireMedia(): void {
+    const m = this.#media;
+    m.on('producerclose', ({ producerId, peerId }) => {
+      const p = this.#participants.get(peerId);
+      if (!p?.producers.delete(producerId)) return;
+      void this.#directory.removeTrack(this.name, producerId).catch(() => undefined);
+      this.#broadcast('track.unpublished', { producerId, identity: peerId }, peerId);
+    });
+    m.on('producerpause', ({ producerId, peerId }) =>
+      this.#broadcast('track.paused', { producerId, identity: peerId }, peerId),
+    );
+    m.on('producerresume', ({ producerId, peerId }) =>
+      this.#broadcast('track.resumed', { producerId, identity: peerId }, peerId),
+    );
+    m.on('consumerclose', ({ consumerId, producerId, peerId }) => {
+      this.#clearKeyframeRetries(consumerId);
+      const p = this.#participants.get(peerId);
+      if (p?.consumers.delete(consumerId)) p.notify('consumer.closed', { consumerId, producerId });
+    });
+    m.on('consumerlayerschange', ({ consumerId, peerId, layers }) =>
+      this.#participants.get(peerId)?.notify('consumer.layersChanged', {
+        consumerId,
+        spatialLayer: layers?.spatialLayer ?? null,
+        temporalLayer: layers?.temporalLayer ?? null,
+      }),
+    );
+    m.on('activespeaker', ({ peerId }) => this.#broadcast('activeSpeaker', { identity: peerId || null }));
+    m.on('silence', () => this.#broadcast('activeSpeaker', { identity: null }));
+    m.on('audiolevels', (levels) => {
+      const now = Date.now();
+      if (now - this.#lastAudioLevels < AUDIO_LEVELS_INTERVAL_MS) return;
+      this.#lastAudioLevels = now;
+      this.#broadcast('audioLevels', {
+        levels: levels.map((l) => ({ identity: l.peerId, volume: l.volume })),
+      });
+    });
+    m.on('close', (reason) => {
+      // The worker died or the pool closed: clients reconnect and get a fresh conference.
+      if (!this.#closed) this.close(`media ${reason}`, 1012);
+    });
+  }
+
+  #broadcast<M extends NotificationMethod>(method: M, data: Notifications[M], except?: string): void {
+    for (const p of this.#participants.values()) if (p.identity !== except) p.notify(method, data);
+  }
+
+  #scheduleKeyframeRetries(consumerId: string): void {
+    this.#clearKeyframeRetries(consumerId);
+    const timers = KEYFRAME_RETRY_MS.map((ms) => {
+      const t = setTimeout(() => {
+        if (!this.#media.closed) this.#media.requestKeyFrame(consumerId).catch(() => undefined);
+      }, ms);
+      t.unref();
+      return t;
+    });
+    this.#keyframeTimers.set(consumerId, timers);
+  }
+
+  #clearKeyframeRetries(consumerId: string): void {
+    for (const t of this.#keyframeTimers.get(consumerId) ?? []) clearTimeout(t);
+    this.#keyframeTimers.delete(consumerId);
+  }
+
+  #requireGrant(p: Participant, grant: keyof Grants): void {
+    if (!p.grants[grant]) throw new SignalingError(ErrorCode.Forbidden, `your token has no "${grant}" grant`);
+  }
+
+  #ownTransport(p: Participant, id: string) {
+    const t = p.transports.get(id);
+    if (!t) throw new SignalingError(ErrorCode.NotFound, `no transport ${id} of yours`);
+    return t;
+  }
+
+  #ownProducer(p: Participant, id: string) {
+    const own = p.producers.get(id);
+    if (!own) throw new SignalingError(ErrorCode.NotFound, `no track ${id} of yours`);
+    return own;
+  }
+
+  #ownConsumer(p: Participant, id: string) {
+    const c = p.consumers.get(id);
+    if (!c) throw new SignalingError(ErrorCode.NotFound, `no consumer ${id} of yours`);
+    return c;
+  }
+
+  #producerOwner(producerId: string) {
+    for (const participant of this.#participants.values()) {
+      const producer = participant.producers.get(producerId);
+      if (producer) return { participant, producer };
+    }
+    return undefined;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SignalingError(ErrorCode.Closed, `room ${this.name} is closed`);
+  }
+}
+
+/** Runs a media-core call and turns its typed MediaError into the signaling error the client sees. */
+function media<T>(fn: () => T): T {
+  try {
+    const out = fn();
+    if (out instanceof Promise)
+      return out.catch((err: unknown) => Promise.reject(toSignalingError(err))) as T;
+    return out;
+  } catch (err) {
+    throw toSignalingError(err);
+  }
+}
+
+function toSignalingError(err: unknown): unknown {
+  if (!(err instanceof MediaError)) return err;
+  switch (err.code) {
+    case 'TRANSPORT_NOT_FOUND':
+    case 'PRODUCER_NOT_FOUND':
+    case 'CONSUMER_NOT_FOUND':
+      return new SignalingError(ErrorCode.NotFound, err.message);
+    case 'ROOM_CLOSED':
+    case 'WORKER_DIED':
+    case 'POOL_CLOSED':
+      return new SignalingError(ErrorCode.Unavailable, err.message);
+    case 'INTERNAL':
+    case 'NO_WORKER':
+      return new SignalingError(ErrorCode.Internal, err.message);
+    default:
+      return new SignalingError(ErrorCode.BadRequest, err.message);
+  }
+}

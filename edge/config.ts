@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { readMeshInfo } from '../lib/mesh';
+
+/**
+ * An edge node's configuration, from the environment. In the local mesh the launcher sets
+ * MEETVIEW_MESH_FILE and the Redis nodes come from there; elsewhere MEETVIEW_REDIS_NODES lists them.
+ */
+const EnvSchema = z.object({
+  MEETVIEW_REGION: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/),
+  MEETVIEW_NODE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .optional(),
+  MEETVIEW_HTTP_HOST: z.string().default('127.0.0.1'),
+  MEETVIEW_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  MEETVIEW_PUBLIC_URL: z.url().optional(),
+  MEETVIEW_RTC_LISTEN_IP: z.string().default('127.0.0.1'),
+  MEETVIEW_ANNOUNCED_ADDRESS: z.string().optional(),
+  MEETVIEW_RTC_PORT: z.coerce.number().int().min(1).max(65535).default(40000),
+  MEETVIEW_RTC_PORT_MIN: z.coerce.number().int().min(1).max(65535).default(41000),
+  MEETVIEW_RTC_PORT_MAX: z.coerce.number().int().min(1).max(65535).default(49999),
+  MEETVIEW_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  MEETVIEW_DEV_TOKENS: z.enum(['0', '1', 'true', 'false']).default('0'),
+  MEETVIEW_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  MEETVIEW_REDIS_NODES: z.string().optional(),
+  MEETVIEW_MESH_FILE: z.string().optional(),
+  MEETVIEW_WEB_DIR: z.string().optional(),
+});
+
+export interface EdgeConfig {
+  region: string;
+  nodeId: string;
+  http: { host: string; port: number };
+  publicUrl: string | undefined;
+  rtc: {
+    listenIp: string;
+    announcedAddress: string | undefined;
+    basePort: number;
+    portRange: { min: number; max: number };
+  };
+  workers: number | undefined;
+  devTokens: boolean;
+  graceMs: number;
+  redisNodes: { host: string; port: number }[];
+  webDir: string | undefined;
+}
+
+export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success)
+    throw new Error(
+      `edge configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  const e = parsed.data;
+  return {
+    region: e.MEETVIEW_REGION,
+    nodeId: e.MEETVIEW_NODE_ID ?? `${e.MEETVIEW_REGION}-edge-1`,
+    http: { host: e.MEETVIEW_HTTP_HOST, port: e.MEETVIEW_HTTP_PORT },
+    publicUrl: e.MEETVIEW_PUBLIC_URL,
+    rtc: {
+      listenIp: e.MEETVIEW_RTC_LISTEN_IP,
+      announcedAddress: e.MEETVIEW_ANNOUNCED_ADDRESS,
+      basePort: e.MEETVIEW_RTC_PORT,
+      portRange: { min: e.MEETVIEW_RTC_PORT_MIN, max: e.MEETVIEW_RTC_PORT_MAX },
+    },
+    workers: e.MEETVIEW_WORKERS,
+    devTokens: e.MEETVIEW_DEV_TOKENS === '1' || e.MEETVIEW_DEV_TOKENS === 'true',
+    graceMs: e.MEETVIEW_GRACE_MS,
+    redisNodes: redisNodes(e.MEETVIEW_REGION, e.MEETVIEW_REDIS_NODES, e.MEETVIEW_MESH_FILE),
+    webDir: e.MEETVIEW_WEB_DIR,
+  };
+}
+
+function redisNodes(region: string, list: string | undefined, meshFile: string | undefined) {
+  if (list) {
+    return list.split(',').map((hp) => {
+      const [host, port] = hp.trim().split(':');
+      if (!host || !port || !Number(port))
+        throw new Error(`MEETVIEW_REDIS_NODES: bad entry "${hp}" (host:port)`);
+      return { host, port: Number(port) };
+    });
+  }
+  const mesh = readMeshInfo(meshFile);
+  const nodes = mesh.regions[region]?.redis?.nodes;
+  if (!nodes?.length) throw new Error(`the mesh has no Redis Cluster for region "${region}"`);
+  return nodes.map((n) => ({ host: n.host, port: n.port }));
+}

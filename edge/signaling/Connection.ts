@@ -1,0 +1,183 @@
+import type { ParticipantClaims } from '../../lib/auth/tokens';
+import { CloseCode, ErrorCode, SignalingError } from '../../proto/signaling/errors';
+import {
+  isMethod,
+  MAX_FRAME_BYTES,
+  type NotificationMethod,
+  type Notifications,
+  type RequestData,
+  type ResponseFrame,
+  requestFrame,
+  requestSchemas,
+} from '../../proto/signaling/messages';
+import type { Conference } from '../conference/Conference';
+import type { ConferenceManager } from '../conference/ConferenceManager';
+import type { Participant, ParticipantLink } from '../conference/Participant';
+import { handlers } from './handlers';
+import { RateLimiter } from './RateLimiter';
+
+/** The parts of a WebSocket a Connection uses (ws's WebSocket and Hono's WSContext both fit). */
+export interface SocketLike {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface ConnectionOptions {
+  /** Requests per second and burst, per socket. */
+  rate: { perSecond: number; burst: number };
+  /** Builds the URL a redirected client connects to, for the node that is the room's home. */
+  redirectUrl: (nodeUrl: string) => string;
+}
+
+type Id = number | string | null;
+
+/**
+ * One participant's WebSocket. It validates every frame (size, JSON, schema, rate), dispatches requests
+ * to the handlers, and answers each with exactly one response; a bad frame gets an error response and
+ * touches nothing else. It is the participant's link for notifications while attached.
+ */
+export class Connection implements ParticipantLink {
+  readonly #socket: SocketLike;
+  readonly #claims: ParticipantClaims;
+  readonly #manager: ConferenceManager;
+  readonly #opts: ConnectionOptions;
+  readonly #limiter: RateLimiter;
+  #conference: Conference | undefined;
+  #participant: Participant | undefined;
+  #closed = false;
+
+  constructor(
+    socket: SocketLike,
+    claims: ParticipantClaims,
+    manager: ConferenceManager,
+    opts: ConnectionOptions,
+  ) {
+    this.#socket = socket;
+    this.#claims = claims;
+    this.#manager = manager;
+    this.#opts = opts;
+    this.#limiter = new RateLimiter(opts.rate.perSecond, opts.rate.burst);
+  }
+
+  notify<M extends NotificationMethod>(method: M, data: Notifications[M]): void {
+    this.#send({ method, data });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.close(code, reason.slice(0, 120));
+  }
+
+  async onMessage(raw: string | ArrayBuffer | Buffer | Blob | Buffer[], byteLength: number): Promise<void> {
+    if (this.#closed) return;
+    if (typeof raw !== 'string')
+      return this.#reply(
+        null,
+        new SignalingError(ErrorCode.BadRequest, 'binary frames are not accepted; send JSON text'),
+      );
+    if (byteLength > MAX_FRAME_BYTES)
+      return this.#reply(
+        null,
+        new SignalingError(ErrorCode.TooLarge, `frame of ${byteLength} bytes exceeds ${MAX_FRAME_BYTES}`),
+      );
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return this.#reply(null, new SignalingError(ErrorCode.BadRequest, 'frame is not valid JSON'));
+    }
+    const frame = requestFrame.safeParse(json);
+    if (!frame.success) {
+      const id = (json as { id?: unknown })?.id;
+      return this.#reply(
+        typeof id === 'number' || typeof id === 'string' ? id : null,
+        new SignalingError(ErrorCode.BadRequest, `not a request frame: ${issues(frame.error)}`),
+      );
+    }
+    const { id, method, data } = frame.data;
+    if (!this.#limiter.take())
+      return this.#reply(id, new SignalingError(ErrorCode.RateLimited, 'too many requests; slow down'));
+    if (!isMethod(method))
+      return this.#reply(id, new SignalingError(ErrorCode.UnknownMethod, `unknown method "${method}"`));
+    const parsed = requestSchemas[method].safeParse(data ?? {});
+    if (!parsed.success)
+      return this.#reply(
+        id,
+        new SignalingError(ErrorCode.BadRequest, `invalid ${method} data: ${issues(parsed.error)}`),
+      );
+    try {
+      const result = method === 'join' ? await this.#join() : await this.#dispatch(method, parsed.data);
+      this.#reply(id, null, result);
+    } catch (err) {
+      this.#reply(id, err);
+    }
+  }
+
+  /** The socket closed: a joined participant is kept for the grace period. */
+  onClose(): void {
+    this.#closed = true;
+    if (this.#conference && this.#participant) this.#conference.detach(this.#participant, this);
+  }
+
+  async #join() {
+    if (this.#participant && !this.#participant.left)
+      throw new SignalingError(ErrorCode.BadRequest, 'already joined on this connection');
+    const placement = await this.#manager.place(this.#claims.room);
+    if (placement.kind === 'redirect') {
+      this.notify('session.redirect', {
+        url: this.#opts.redirectUrl(placement.node.url),
+        node: placement.node.id,
+      });
+      setImmediate(() => this.close(CloseCode.Redirect, `room is served by ${placement.node.id}`));
+      throw new SignalingError(
+        ErrorCode.Unavailable,
+        `room ${this.#claims.room} is served by ${placement.node.id}`,
+      );
+    }
+    const conference = placement.conference;
+    const snapshot = await conference.join(this.#claims, this);
+    this.#conference = conference;
+    this.#participant = conference.participant(this.#claims.identity);
+    return snapshot;
+  }
+
+  async #dispatch<M extends Exclude<keyof typeof handlers, never>>(method: M, data: unknown) {
+    const conference = this.#conference;
+    const participant = this.#participant;
+    if (!conference || !participant || participant.left)
+      throw new SignalingError(ErrorCode.NotJoined, `join before ${method}`);
+    const handler = handlers[method] as (ctx: unknown, d: RequestData<M>) => unknown;
+    return handler({ conference, participant }, data as RequestData<M>);
+  }
+
+  #reply(id: Id, error: unknown, data?: unknown): void {
+    if (error === null) {
+      this.#send({ id, ok: true, data: data ?? {} } as ResponseFrame);
+      return;
+    }
+    let e: SignalingError;
+    if (error instanceof SignalingError) e = error;
+    else {
+      console.error('[edge] request failed:', error);
+      e = new SignalingError(ErrorCode.Internal, 'internal error; the request was not carried out');
+    }
+    this.#send({ id, ok: false, error: { code: e.code, message: e.message } });
+  }
+
+  #send(frame: unknown): void {
+    if (this.#closed) return;
+    try {
+      this.#socket.send(JSON.stringify(frame));
+    } catch {
+      // The socket is going away; its close event does the cleanup.
+    }
+  }
+}
+
+function issues(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+}
