@@ -48,34 +48,24 @@ export class RtpSourceProcess {
     ]);
   }
 
-  /** audiotestsrc → opusenc → rtpopuspay → udpsink. */
+  /** audiotestsrc → level → opusenc → rtpopuspay with the ssrc-audio-level extension (id 1) → udpsink. */
   static gstreamerOpus(target: RtpSourceTarget): RtpSourceProcess {
-    return new RtpSourceProcess(
-      'gst-launch-1.0',
-      'gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good',
-      [
-        '-q',
-        'audiotestsrc',
-        'is-live=true',
-        'wave=sine',
-        'volume=0.5',
+    const packages = 'gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good';
+    return new RtpSourceProcess('gst-launch-1.0', packages, [
+      '-q',
+      ...['audiotestsrc', 'is-live=true', 'wave=sine', 'volume=0.5'],
+      ...['!', 'audio/x-raw,rate=48000,channels=2'],
+      // `level` attaches the audio level to each buffer; the payloader writes it as RFC 6464.
+      ...['!', 'level', 'audio-level-meta=true'],
+      ...['!', 'opusenc', 'inband-fec=true'],
+      ...['!', 'rtpopuspay', `pt=${target.payloadType ?? 111}`, `ssrc=${target.ssrc}`],
+      // Downstream caps that ask the payloader for the audio-level header extension as id 1.
+      ...[
         '!',
-        'audio/x-raw,rate=48000,channels=2',
-        '!',
-        'opusenc',
-        'inband-fec=true',
-        '!',
-        'rtpopuspay',
-        `pt=${target.payloadType ?? 111}`,
-        `ssrc=${target.ssrc}`,
-        '!',
-        'udpsink',
-        `host=${target.ip}`,
-        `port=${target.port}`,
-        'sync=false',
-        'async=false',
+        'application/x-rtp,extmap-1=(string)<"",urn:ietf:params:rtp-hdrext:ssrc-audio-level,"vad=on">',
       ],
-    );
+      ...['!', 'udpsink', `host=${target.ip}`, `port=${target.port}`, 'sync=false', 'async=false'],
+    ]);
   }
 
   /** ffmpeg's lavfi test source → libvpx VP8 → RTP. */

@@ -24,12 +24,18 @@ export function vp8RtpParameters(options: {
   };
 }
 
-/** RTP parameters of an Opus sender such as `rtpopuspay pt=111 ssrc=…`. */
+/**
+ * RTP parameters of an Opus sender such as `rtpopuspay pt=111 ssrc=…`, with the RFC 6464 audio-level
+ * header extension as `audioLevelExtensionId` (default 1; null for none), which the room's audio-level
+ * and active-speaker observers read.
+ */
 export function opusRtpParameters(options: {
   ssrc: number;
   payloadType?: number;
   cname?: string;
+  audioLevelExtensionId?: number | null;
 }): types.RtpParameters {
+  const extId = options.audioLevelExtensionId === undefined ? 1 : options.audioLevelExtensionId;
   return {
     codecs: [
       {
@@ -40,6 +46,8 @@ export function opusRtpParameters(options: {
         parameters: { useinbandfec: 1 },
       },
     ],
+    headerExtensions:
+      extId === null ? [] : [{ uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: extId }],
     encodings: [{ ssrc: options.ssrc }],
     rtcp: { cname: options.cname ?? 'plain-rtp', reducedSize: true },
   };

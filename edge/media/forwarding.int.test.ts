@@ -1,0 +1,128 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PlainRtpEndpoint } from './PlainRtpEndpoint';
+import type { AudioLevel } from './Room';
+import { RtpRecorder } from './RtpRecorder';
+import { RtpReplayer } from './RtpReplayer';
+import { RtpSourceProcess } from './RtpSourceProcess';
+import { opusRtpParameters, vp8RtpParameters } from './rtpParameters';
+import { UdpSink } from './UdpSink';
+import { WorkerPool } from './WorkerPool';
+
+// Real mediasoup worker (resolveWorkerBin(): `npm run setup` builds it) and real GStreamer senders.
+describe('media forwarding through a room', () => {
+  let pool: WorkerPool;
+  let dir: string;
+  const owned: { close(): void }[] = [];
+  const processes: RtpSourceProcess[] = [];
+
+  beforeAll(async () => {
+    pool = await WorkerPool.create({
+      numWorkers: 1,
+      basePort: 43110,
+      rtcPortRange: { min: 43200, max: 43399 },
+      loadSampleIntervalMs: 0,
+    });
+    dir = await mkdtemp(join(tmpdir(), 'meetview-media-'));
+  });
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop()));
+    for (const o of owned) o.close();
+    pool?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function sinksFor(
+    room: Parameters<typeof PlainRtpEndpoint.create>[0],
+    producerId: string,
+    n: number,
+  ) {
+    const result: { sink: UdpSink; ssrc: number }[] = [];
+    for (let i = 0; i < n; i++) {
+      const sink = await UdpSink.bind();
+      owned.push(sink);
+      const endpoint = await PlainRtpEndpoint.create(room, { peerId: `viewer-${i}`, remote: sink.address });
+      const consumer = await endpoint.consume(producerId);
+      result.push({ sink, ssrc: consumer.rtpParameters.encodings![0]!.ssrc! });
+    }
+    return result;
+  }
+
+  it('forwards a GStreamer VP8 stream to N consumers, each on its own SSRC', async () => {
+    const room = await pool.createRoom({ roomId: 'vp8-fanout' });
+    owned.push(room);
+    const ingress = await PlainRtpEndpoint.create(room, { peerId: 'gst', comedia: true });
+    const producer = await ingress.produce('video', vp8RtpParameters({ ssrc: 1111 }));
+    const viewers = await sinksFor(room, producer.id, 6);
+    const gst = RtpSourceProcess.gstreamerVp8({ ...ingress.local, ssrc: 1111 });
+    processes.push(gst);
+
+    // 30 fps at 320x240 is ~30–60 packets/s; 100 packets each means a few seconds of real flow.
+    for (const { sink } of viewers) await sink.waitForPackets(100, 20_000);
+    await gst.stop();
+    expect(gst.stderr).not.toMatch(/ERROR/);
+
+    const counts = viewers.map(({ sink }) => sink.packets);
+    for (const { sink, ssrc } of viewers) expect([...sink.packetsBySsrc().keys()]).toEqual([ssrc]);
+    expect(new Set(viewers.map((v) => v.ssrc)).size).toBe(viewers.length);
+    // Everybody was resumed before the first packet, so all receive the same stream (give or take in-flight).
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThan(Math.max(...counts) * 0.1);
+    const [stat] = await room.getProducerStats(producer.id);
+    expect(stat?.packetCount).toBeGreaterThanOrEqual(Math.min(...counts));
+    room.close();
+  });
+
+  it('replays a recorded rtpdump file into a room at its pace', async () => {
+    // Record 3 s of GStreamer VP8 (the recorder is listening before the first, key, frame).
+    const recorder = await RtpRecorder.bind();
+    owned.push(recorder);
+    const gst = RtpSourceProcess.gstreamerVp8({ ...recorder.address, ssrc: 2222 });
+    processes.push(gst);
+    await new Promise((r) => setTimeout(r, 3000));
+    await gst.stop();
+    const file = join(dir, 'vp8.rtpdump');
+    const recorded = await recorder.stop(file);
+    expect(recorded).toBeGreaterThan(60);
+
+    const room = await pool.createRoom({ roomId: 'vp8-replay' });
+    owned.push(room);
+    const ingress = await PlainRtpEndpoint.create(room, { peerId: 'replayer', comedia: true });
+    const replayer = await RtpReplayer.fromFile(file, ingress.local, { loops: 2 });
+    expect(replayer.streams()).toEqual([{ ssrc: 2222, payloadType: 96 }]);
+    const producer = await ingress.produce('video', vp8RtpParameters({ ssrc: 2222 }));
+    const viewers = await sinksFor(room, producer.id, 3);
+
+    const t0 = performance.now();
+    const { sent } = await replayer.start();
+    const elapsed = performance.now() - t0;
+    expect(sent).toBe(2 * recorded);
+    // Paced, not blasted: two passes of a ~3 s recording take about 6 s.
+    expect(elapsed).toBeGreaterThan(2 * replayer.durationMs - 200);
+    for (const { sink } of viewers) await sink.waitForPackets(Math.floor(sent * 0.95), 3000);
+    room.close();
+  });
+
+  it('reports audio levels and the active speaker of an Opus stream', async () => {
+    const room = await pool.createRoom({ roomId: 'opus-levels' });
+    owned.push(room);
+    const levels: AudioLevel[][] = [];
+    const speakers: string[] = [];
+    room.on('audiolevels', (l) => levels.push(l));
+    room.on('activespeaker', ({ producerId }) => speakers.push(producerId));
+    const ingress = await PlainRtpEndpoint.create(room, { peerId: 'speaker', comedia: true });
+    const producer = await ingress.produce('audio', opusRtpParameters({ ssrc: 3333 }));
+    const gst = RtpSourceProcess.gstreamerOpus({ ...ingress.local, ssrc: 3333 });
+    processes.push(gst);
+    const deadline = Date.now() + 10_000;
+    while ((levels.length === 0 || speakers.length === 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    await gst.stop();
+    expect(levels[0]?.[0]).toMatchObject({ producerId: producer.id, peerId: 'speaker' });
+    expect(levels[0]![0]!.volume).toBeGreaterThan(-70);
+    expect(speakers).toContain(producer.id);
+    room.close();
+  });
+});
