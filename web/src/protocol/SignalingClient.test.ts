@@ -191,14 +191,14 @@ describe('SignalingClient reconnect policy', () => {
   });
 
   it('follows a redirect at once, keeping the token', () => {
-    const { client, sockets, last } = setup();
+    const { client, sockets, last } = setup({ url: 'ws://edge.test/rtc?token=abc&room=r1' });
     client.connect();
     last().serverOpen();
     last().serverSend({ method: 'session.redirect', data: { url: 'ws://other.test:9000/rtc', node: 'n2' } });
     last().serverClose(CloseCode.Redirect);
     expect(sockets).toHaveLength(2);
-    expect(last().url).toBe('ws://other.test:9000/rtc?token=abc');
-    expect(client.url).toBe('ws://other.test:9000/rtc?token=abc');
+    expect(last().url).toBe('ws://other.test:9000/rtc?token=abc&room=r1');
+    expect(client.url).toBe('ws://other.test:9000/rtc?token=abc&room=r1');
   });
 
   it('gives up when the server was never reached', () => {
@@ -262,11 +262,35 @@ describe('pure helpers', () => {
     expect(closeAction(4302, none)).toEqual({ action: 'stop', kind: 'refused' });
   });
 
-  it('resolveSignalingUrl turns http into ws, resolves relative URLs and adds the token once', () => {
-    expect(resolveSignalingUrl('/rtc', 't', 'http://a.test:5173/r/x')).toBe('ws://a.test:5173/rtc?token=t');
-    expect(resolveSignalingUrl('https://b.test/rtc', 't', 'http://a.test/')).toBe('wss://b.test/rtc?token=t');
-    expect(resolveSignalingUrl('ws://b.test/rtc?token=u', 't', 'http://a.test/')).toBe(
-      'ws://b.test/rtc?token=u',
+  it('resolveSignalingUrl turns http into ws, resolves relative URLs and adds missing parameters', () => {
+    expect(resolveSignalingUrl('/rtc', { token: 't' }, 'http://a.test:5173/r/x')).toBe(
+      'ws://a.test:5173/rtc?token=t',
     );
+    expect(resolveSignalingUrl('https://b.test/rtc', { token: 't', room: null }, 'http://a.test/')).toBe(
+      'wss://b.test/rtc?token=t',
+    );
+    expect(resolveSignalingUrl('ws://b.test/rtc?token=u', { token: 't', room: 'r1' }, 'http://a.test/')).toBe(
+      'ws://b.test/rtc?token=u&room=r1',
+    );
+  });
+});
+
+describe('SignalingClient.drop', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('behaves like a network loss: reconnects and reports reconnected', () => {
+    const { client, sockets, opens, last } = setup();
+    client.connect();
+    last().serverOpen();
+    client.drop();
+    expect(client.state).toBe('reconnecting');
+    expect(sockets[0]!.closedByClient).toBe(1000);
+    // The old socket's late close event must not count as a second loss.
+    sockets[0]!.serverClose(1006);
+    vi.advanceTimersByTime(DEFAULT_BACKOFF.initialMs);
+    expect(sockets).toHaveLength(2);
+    last().serverOpen();
+    expect(opens).toEqual([false, true]);
   });
 });

@@ -107,14 +107,18 @@ export function closeAction(
 
 /**
  * Resolves a signaling URL from the server (dev token answer or `session.redirect`) against the page:
- * http(s) becomes ws(s), a relative path is taken from the page's origin, and the token is added when the
- * URL does not carry one already.
+ * http(s) becomes ws(s), a relative path is taken from `base`, and each of `params` (token, room) is added
+ * when the URL does not carry it already.
  */
-export function resolveSignalingUrl(url: string, token: string | null, base: string): string {
+export function resolveSignalingUrl(
+  url: string,
+  params: Record<string, string | null>,
+  base: string,
+): string {
   const u = new URL(url, base);
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
-  if (token && !u.searchParams.has('token')) u.searchParams.set('token', token);
+  for (const [k, v] of Object.entries(params)) if (v && !u.searchParams.has(k)) u.searchParams.set(k, v);
   return u.toString();
 }
 
@@ -241,6 +245,22 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
     });
   }
 
+  /**
+   * Drops the current socket as a network loss would, so the reconnect path runs (browser tests use it to
+   * cut the WebSocket; the page uses it when the browser reports it is back online).
+   */
+  drop(): void {
+    const socket = this.#socket;
+    if (!socket || this.#state === 'closed') return;
+    this.#detach(socket);
+    try {
+      socket.close(1000, 'dropped');
+    } catch {
+      // already closing
+    }
+    this.#onClose(1006, 'dropped');
+  }
+
   /** Closes for good, from this side. */
   close(): void {
     if (this.#state === 'closed') return;
@@ -343,9 +363,14 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       }
       case 'session.redirect': {
         const d = frame.data as Notifications['session.redirect'];
-        const token = new URL(this.#url).searchParams.get('token');
+        // The redirect names the other edge's /rtc; our token (and room) go with us.
+        const q = new URL(this.#url).searchParams;
         try {
-          this.#redirectUrl = resolveSignalingUrl(d.url, token, this.#url);
+          this.#redirectUrl = resolveSignalingUrl(
+            d.url,
+            { token: q.get('token'), room: q.get('room') },
+            this.#url,
+          );
         } catch {
           this.#redirectUrl = null;
         }

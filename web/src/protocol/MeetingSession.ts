@@ -1,0 +1,719 @@
+import type { types as ms } from 'mediasoup-client';
+import { Device } from 'mediasoup-client';
+import { ErrorCode } from '../../../proto/signaling/errors';
+import type {
+  ConsumeResult,
+  Grants,
+  MediaKind,
+  Notifications,
+  ParticipantInfo,
+  ResponseData,
+  TrackInfo,
+  TrackSource,
+} from '../../../proto/signaling/messages';
+import { Emitter } from './Emitter';
+import {
+  ClientErrorCode,
+  type CloseInfo,
+  type ConnectionState,
+  RequestError,
+  SignalingClient,
+  type SignalingClientOptions,
+} from './SignalingClient';
+
+export type SessionState = 'idle' | 'joining' | 'joined' | 'reconnecting' | 'closed';
+
+/** A track someone else publishes, and our consumer of it once it exists. */
+export interface RemoteTrack {
+  producerId: string;
+  identity: string;
+  kind: MediaKind;
+  source: TrackSource;
+  /** The publisher paused it (muted microphone, camera paused). */
+  producerPaused: boolean;
+  consumer: ms.Consumer | null;
+  track: MediaStreamTrack | null;
+}
+
+/** Local sources this client publishes. */
+export type LocalSource = 'microphone' | 'camera' | 'screen';
+
+export interface Notice {
+  code: string;
+  message: string;
+}
+
+export interface JoinOptions {
+  /** Tracks already captured (the prejoin preview); the session owns them from now on. */
+  microphone?: MediaStreamTrack | null;
+  camera?: MediaStreamTrack | null;
+  /** Join with the microphone muted (its track is kept, its producer paused). */
+  microphoneMuted?: boolean;
+  microphoneDeviceId?: string | null;
+  cameraDeviceId?: string | null;
+}
+
+export type MeetingSessionEvents = {
+  state: [SessionState];
+  connection: [ConnectionState];
+  /** Participants, remote tracks or local media changed: views re-read the getters. */
+  changed: [];
+  activeSpeaker: [string | null];
+  audioLevels: [Notifications['audioLevels']['levels']];
+  /** Something the user should know that does not end the session (e.g. no publish grant). */
+  notice: [Notice];
+  /** The session ended: refused, removed, replaced, left, or unreachable. */
+  closed: [CloseInfo];
+};
+
+/** Camera simulcast: three spatial layers, a quarter, half and full resolution. */
+export const CAMERA_ENCODINGS: ms.RtpEncodingParameters[] = [
+  { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+export const CAMERA_CONSTRAINTS: MediaTrackConstraints = {
+  width: { ideal: 1280 },
+  height: { ideal: 720 },
+  frameRate: { ideal: 30 },
+};
+
+export interface TrackStats {
+  producerId: string;
+  identity: string;
+  kind: MediaKind;
+  source: TrackSource;
+  framesDecoded: number;
+  packetsReceived: number;
+  bytesReceived: number;
+  totalSamplesReceived: number;
+  frameWidth: number;
+  frameHeight: number;
+}
+
+/**
+ * The meeting as the client sees it: one SignalingClient, one mediasoup-client Device with a send and a
+ * receive transport, local producers and a consumer for every remote track. Views read its getters and
+ * listen to its events; nothing here touches the DOM.
+ */
+export class MeetingSession extends Emitter<MeetingSessionEvents> {
+  readonly signaling: SignalingClient;
+  #state: SessionState = 'idle';
+  #device: Device | null = null;
+  #send: ms.Transport | null = null;
+  #recv: ms.Transport | null = null;
+  /** Bumped on every (re)join and rebuild, so that work of an older attempt stops touching state. */
+  #generation = 0;
+  #room = '';
+  #self: (ParticipantInfo & { grants: Grants }) | null = null;
+  readonly #participants = new Map<string, ParticipantInfo>();
+  readonly #remote = new Map<string, RemoteTrack>();
+  readonly #producers = new Map<LocalSource, ms.Producer>();
+  readonly #localTracks = new Map<LocalSource, MediaStreamTrack>();
+  #micMuted = false;
+  #publishDenied = false;
+  #activeSpeaker: string | null = null;
+  #microphoneDeviceId: string | null = null;
+  #cameraDeviceId: string | null = null;
+  #closeInfo: CloseInfo | null = null;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(options: SignalingClientOptions) {
+    super();
+    this.signaling = new SignalingClient(options);
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+  get connectionState(): ConnectionState {
+    return this.signaling.state;
+  }
+  get room(): string {
+    return this.#room;
+  }
+  get self(): (ParticipantInfo & { grants: Grants }) | null {
+    return this.#self;
+  }
+  /** Everyone else in the room. */
+  get participants(): ParticipantInfo[] {
+    return [...this.#participants.values()];
+  }
+  get remoteTracks(): RemoteTrack[] {
+    return [...this.#remote.values()];
+  }
+  get activeSpeaker(): string | null {
+    return this.#activeSpeaker;
+  }
+  /** False for a viewer: the token has no publish grant, or the server refused to let us produce. */
+  get canPublish(): boolean {
+    return !this.#publishDenied && (this.#self?.grants.publish ?? true);
+  }
+  get microphoneOn(): boolean {
+    return this.#localTracks.has('microphone') && !this.#micMuted;
+  }
+  get cameraOn(): boolean {
+    return this.#localTracks.has('camera');
+  }
+  get screenOn(): boolean {
+    return this.#localTracks.has('screen');
+  }
+  localTrack(source: LocalSource): MediaStreamTrack | null {
+    return this.#localTracks.get(source) ?? null;
+  }
+  producer(source: LocalSource): ms.Producer | null {
+    return this.#producers.get(source) ?? null;
+  }
+  get closeInfo(): CloseInfo | null {
+    return this.#closeInfo;
+  }
+
+  /** Connects and joins; resolves once the first join completed (or the session closed). */
+  join(options: JoinOptions = {}): Promise<void> {
+    if (this.#state !== 'idle') throw new Error('MeetingSession.join() called twice');
+    if (options.microphone) this.#localTracks.set('microphone', options.microphone);
+    if (options.camera) this.#localTracks.set('camera', options.camera);
+    this.#micMuted = options.microphoneMuted ?? false;
+    if (options.microphone) options.microphone.enabled = !this.#micMuted;
+    this.#microphoneDeviceId = options.microphoneDeviceId ?? null;
+    this.#cameraDeviceId = options.cameraDeviceId ?? null;
+    this.#setState('joining');
+    this.#listen();
+    const done = new Promise<void>((resolve) => {
+      const offState = this.on('state', (s) => {
+        if (s === 'joined' || s === 'closed') {
+          offState();
+          resolve();
+        }
+      });
+    });
+    this.signaling.connect();
+    return done;
+  }
+
+  async setMicrophoneEnabled(on: boolean): Promise<void> {
+    const track = this.#localTracks.get('microphone');
+    if (!on) {
+      this.#micMuted = true;
+      if (track) track.enabled = false;
+      const p = this.#producers.get('microphone');
+      if (p && !p.paused) {
+        p.pause();
+        this.#fireAndForget('producer.pause', { producerId: p.id });
+      }
+      this.emit('changed');
+      return;
+    }
+    this.#micMuted = false;
+    if (!track) {
+      const t = await this.#capture('microphone');
+      if (!t) return;
+    } else track.enabled = true;
+    const p = this.#producers.get('microphone');
+    if (p) {
+      if (p.paused) {
+        p.resume();
+        this.#fireAndForget('producer.resume', { producerId: p.id });
+      }
+    } else await this.#produce('microphone');
+    this.emit('changed');
+  }
+
+  async setCameraEnabled(on: boolean): Promise<void> {
+    if (!on) {
+      // Closing (not pausing) turns the camera light off; the others see the avatar.
+      this.#unpublish('camera');
+      this.emit('changed');
+      return;
+    }
+    if (this.#localTracks.has('camera')) return;
+    if (!(await this.#capture('camera'))) return;
+    await this.#produce('camera');
+    this.emit('changed');
+  }
+
+  async startScreenShare(): Promise<void> {
+    if (this.#localTracks.has('screen')) return;
+    let stream: MediaStream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({
+        video: { frameRate: { ideal: 15 } },
+        audio: false,
+      });
+    } catch (error) {
+      // The user cancelling the picker is not an error worth a message.
+      if ((error as DOMException).name !== 'NotAllowedError') {
+        this.emit('notice', { code: 'SCREEN_FAILED', message: String((error as Error).message ?? error) });
+      }
+      return;
+    }
+    const track = stream.getVideoTracks()[0];
+    if (!track) return;
+    track.contentHint = 'detail';
+    track.addEventListener('ended', () => this.stopScreenShare());
+    this.#localTracks.set('screen', track);
+    this.emit('changed');
+    await this.#produce('screen');
+    this.emit('changed');
+  }
+
+  stopScreenShare(): void {
+    if (!this.#localTracks.has('screen')) return;
+    this.#unpublish('screen');
+    this.emit('changed');
+  }
+
+  /** Leaves the room and releases everything. */
+  async leave(): Promise<void> {
+    if (this.#state === 'closed') return;
+    if (this.signaling.state === 'connected') {
+      await this.signaling.request('leave', {}, 2000).catch(() => undefined);
+    }
+    this.#finish({ kind: 'left', closeCode: 4000, error: null });
+  }
+
+  /** Receive-side statistics of every consumer (used by the browser tests and the debug overlay). */
+  async stats(): Promise<TrackStats[]> {
+    const out: TrackStats[] = [];
+    for (const r of this.#remote.values()) {
+      if (!r.consumer || r.consumer.closed) continue;
+      const s: TrackStats = {
+        producerId: r.producerId,
+        identity: r.identity,
+        kind: r.kind,
+        source: r.source,
+        framesDecoded: 0,
+        packetsReceived: 0,
+        bytesReceived: 0,
+        totalSamplesReceived: 0,
+        frameWidth: 0,
+        frameHeight: 0,
+      };
+      const report = await r.consumer.getStats();
+      report.forEach((v: Record<string, unknown>) => {
+        if (v.type !== 'inbound-rtp') return;
+        s.framesDecoded += Number(v.framesDecoded ?? 0);
+        s.packetsReceived += Number(v.packetsReceived ?? 0);
+        s.bytesReceived += Number(v.bytesReceived ?? 0);
+        s.totalSamplesReceived += Number(v.totalSamplesReceived ?? 0);
+        s.frameWidth = Math.max(s.frameWidth, Number(v.frameWidth ?? 0));
+        s.frameHeight = Math.max(s.frameHeight, Number(v.frameHeight ?? 0));
+      });
+      out.push(s);
+    }
+    return out;
+  }
+
+  // ---- signaling ----
+
+  #listen(): void {
+    const sig = this.signaling;
+    this.#unsubscribe.push(
+      sig.on('state', (s) => {
+        if (s === 'reconnecting' && this.#state === 'joined') this.#setState('reconnecting');
+        this.emit('connection', s);
+      }),
+      sig.on('open', () => void this.#onOpen()),
+      sig.on('closed', (info) => this.#finish(info)),
+      sig.onNotification('participant.joined', ({ participant }) => {
+        if (participant.identity === this.#self?.identity) return;
+        this.#participants.set(participant.identity, participant);
+        this.emit('changed');
+      }),
+      sig.onNotification('participant.left', ({ identity }) => {
+        this.#participants.delete(identity);
+        for (const r of [...this.#remote.values()])
+          if (r.identity === identity) this.#dropRemote(r.producerId);
+        if (this.#activeSpeaker === identity) this.#setActiveSpeaker(null);
+        this.emit('changed');
+      }),
+      sig.onNotification('track.published', ({ track }) => void this.#consume(track, this.#generation)),
+      sig.onNotification('track.unpublished', ({ producerId }) => {
+        this.#dropRemote(producerId);
+        this.emit('changed');
+      }),
+      sig.onNotification('track.paused', ({ producerId }) => this.#setProducerPaused(producerId, true)),
+      sig.onNotification('track.resumed', ({ producerId }) => this.#setProducerPaused(producerId, false)),
+      sig.onNotification('consumer.closed', ({ producerId }) => {
+        this.#dropRemote(producerId);
+        this.emit('changed');
+      }),
+      sig.onNotification('activeSpeaker', ({ identity }) => this.#setActiveSpeaker(identity)),
+      sig.onNotification('audioLevels', ({ levels }) => this.emit('audioLevels', levels)),
+    );
+  }
+
+  async #onOpen(): Promise<void> {
+    const generation = ++this.#generation;
+    let snap: ResponseData['join'];
+    try {
+      snap = await this.signaling.request('join', {});
+    } catch (error) {
+      this.#onJoinError(error);
+      return;
+    }
+    if (generation !== this.#generation) return;
+    try {
+      // Resume only when the server kept exactly the transports we have; otherwise rebuild.
+      const ours = [this.#send, this.#recv].filter((t) => t !== null).map((t) => t.id);
+      const kept = new Set(snap.transports.map((t) => t.id));
+      const canResume =
+        snap.resumed &&
+        this.#device !== null &&
+        ours.length === kept.size &&
+        ours.every((id) => kept.has(id));
+      if (canResume) await this.#resume(snap, generation);
+      else await this.#build(snap, generation);
+      if (generation !== this.#generation || this.#state === 'closed') return;
+      this.#setState('joined');
+      this.emit('changed');
+    } catch (error) {
+      this.#onJoinError(error);
+    }
+  }
+
+  #onJoinError(error: unknown): void {
+    if (this.#state === 'closed') return;
+    // A dropped socket during join: the next open joins again.
+    if (error instanceof RequestError && error.code === ClientErrorCode.Disconnected) return;
+    const e =
+      error instanceof RequestError
+        ? { code: error.code, message: error.message }
+        : { code: ErrorCode.Internal, message: String((error as Error)?.message ?? error) };
+    console.error('join failed', error);
+    this.#finish({ kind: 'refused', closeCode: 0, error: e });
+  }
+
+  #applySnapshot(snap: ResponseData['join']): void {
+    this.#room = snap.room;
+    this.#self = snap.self;
+    this.#participants.clear();
+    for (const p of snap.participants)
+      if (p.identity !== snap.self.identity) this.#participants.set(p.identity, p);
+  }
+
+  /** A new session on the server (first join, or the old one expired): build every transport anew. */
+  async #build(snap: ResponseData['join'], generation: number): Promise<void> {
+    this.#closeTransports();
+    this.#applySnapshot(snap);
+    const device = await Device.factory();
+    await device.load({ routerRtpCapabilities: snap.routerRtpCapabilities as ms.RtpCapabilities });
+    if (generation !== this.#generation) return;
+    this.#device = device;
+    const grants = snap.self.grants;
+    if (grants.subscribe) this.#recv = await this.#createTransport('recv', generation);
+    if (generation !== this.#generation) return;
+    if (grants.publish && !this.#publishDenied) {
+      this.#send = await this.#createTransport('send', generation);
+    } else this.#denyPublish('no publish grant');
+    if (generation !== this.#generation) return;
+    this.emit('changed');
+    // Consume and produce side by side: the first remote frame should not wait for our own camera.
+    await Promise.all([
+      ...snap.tracks.map((t) => this.#consume(t, generation)),
+      this.#produce('microphone'),
+      this.#produce('camera'),
+      this.#produce('screen'),
+    ]);
+  }
+
+  /** The server kept our session through a dropped socket: restart ICE, keep producers and consumers. */
+  async #resume(snap: ResponseData['join'], generation: number): Promise<void> {
+    this.#applySnapshot(snap);
+    for (const transport of [this.#send, this.#recv]) {
+      if (!transport || transport.closed) continue;
+      const { iceParameters } = await this.signaling.request('transport.restartIce', {
+        transportId: transport.id,
+      });
+      await transport.restartIce({ iceParameters: iceParameters as ms.IceParameters });
+    }
+    if (generation !== this.#generation) return;
+    // Producers the server no longer has are produced again from the same tracks.
+    const keptProducers = new Map(snap.producers.map((p) => [p.producerId, p]));
+    const reproduce: LocalSource[] = [];
+    for (const [source, producer] of this.#producers) {
+      const kept = keptProducers.get(producer.id);
+      if (!kept) {
+        producer.close();
+        this.#producers.delete(source);
+        reproduce.push(source);
+      } else if (kept.paused !== producer.paused) {
+        this.#fireAndForget(producer.paused ? 'producer.pause' : 'producer.resume', {
+          producerId: producer.id,
+        });
+      }
+    }
+    // Consumers: keep those the server kept, adopt those created while the socket was down, drop the rest.
+    const keptConsumers = new Map(snap.consumers.map((c) => [c.consumerId, c]));
+    const published = new Set(snap.tracks.map((t) => t.producerId));
+    for (const r of [...this.#remote.values()]) {
+      if (!published.has(r.producerId) || (r.consumer && !keptConsumers.has(r.consumer.id))) {
+        this.#dropRemote(r.producerId);
+      }
+    }
+    const adopt = snap.consumers.filter((c) => !this.#remote.get(c.producerId)?.consumer);
+    await Promise.all([
+      ...adopt.map((c) => this.#adoptConsumer(c, generation)),
+      ...snap.tracks.map((t) => this.#consume(t, generation)),
+      ...reproduce.map((s) => this.#produce(s)),
+    ]);
+  }
+
+  async #createTransport(direction: 'send' | 'recv', generation: number): Promise<ms.Transport> {
+    const info = await this.signaling.request('transport.create', { direction });
+    const device = this.#device!;
+    const options: ms.TransportOptions = {
+      id: info.id,
+      iceParameters: info.iceParameters as ms.IceParameters,
+      iceCandidates: info.iceCandidates as ms.IceCandidate[],
+      dtlsParameters: info.dtlsParameters as ms.DtlsParameters,
+    };
+    const transport =
+      direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.signaling
+        .request('transport.connect', { transportId: transport.id, dtlsParameters })
+        .then(() => callback(), errback);
+    });
+    if (direction === 'send') {
+      transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+        this.signaling
+          .request('produce', {
+            transportId: transport.id,
+            kind,
+            rtpParameters,
+            source: appData.source as TrackSource,
+            paused: appData.paused === true,
+          })
+          .then(({ producerId }) => callback({ id: producerId }), errback);
+      });
+    }
+    transport.on('connectionstatechange', (state) => {
+      // ICE failed while signaling is fine (e.g. a network change): restart ICE on this transport alone.
+      if (state === 'failed' && this.signaling.state === 'connected' && generation === this.#generation) {
+        this.signaling
+          .request('transport.restartIce', { transportId: transport.id })
+          .then(({ iceParameters }) =>
+            transport.restartIce({ iceParameters: iceParameters as ms.IceParameters }),
+          )
+          .catch((e) => console.warn('restartIce failed', e));
+      }
+    });
+    return transport;
+  }
+
+  // ---- publishing ----
+
+  async #capture(source: 'microphone' | 'camera'): Promise<MediaStreamTrack | null> {
+    try {
+      const deviceId = source === 'camera' ? this.#cameraDeviceId : this.#microphoneDeviceId;
+      const constraints: MediaStreamConstraints =
+        source === 'camera'
+          ? { video: { ...CAMERA_CONSTRAINTS, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) } }
+          : { audio: deviceId ? { deviceId: { exact: deviceId } } : true };
+      const stream = await navigator.mediaDevices.getUserMedia(constraints);
+      const track = (source === 'camera' ? stream.getVideoTracks() : stream.getAudioTracks())[0] ?? null;
+      if (track) this.#localTracks.set(source, track);
+      this.emit('changed');
+      return track;
+    } catch (error) {
+      this.emit('notice', {
+        code: source === 'camera' ? 'CAMERA_FAILED' : 'MICROPHONE_FAILED',
+        message: String((error as Error).message ?? error),
+      });
+      return null;
+    }
+  }
+
+  /** Produces the local track of `source` if there is one, a send transport, and no producer yet. */
+  async #produce(source: LocalSource): Promise<void> {
+    const track = this.#localTracks.get(source);
+    const transport = this.#send;
+    if (!track || !transport || transport.closed || this.#producers.has(source) || this.#publishDenied)
+      return;
+    const paused = source === 'microphone' && this.#micMuted;
+    try {
+      const producer = await transport.produce({
+        track,
+        stopTracks: false,
+        ...(source === 'camera'
+          ? { encodings: CAMERA_ENCODINGS, codecOptions: { videoGoogleStartBitrate: 1000 } }
+          : source === 'screen'
+            ? { encodings: [{ maxBitrate: 2_500_000 }] }
+            : { codecOptions: { opusStereo: false, opusDtx: true, opusFec: true } }),
+        appData: { source, paused },
+      });
+      // The track may have been switched off while the server answered.
+      if (this.#localTracks.get(source) !== track || transport.closed) {
+        producer.close();
+        this.#fireAndForget('producer.close', { producerId: producer.id });
+        return;
+      }
+      if (paused) producer.pause();
+      this.#producers.set(source, producer);
+      producer.on('trackended', () => {
+        if (source === 'screen') this.stopScreenShare();
+        else if (source === 'camera') void this.setCameraEnabled(false);
+      });
+      this.emit('changed');
+    } catch (error) {
+      if (error instanceof RequestError && error.code === ErrorCode.Forbidden) {
+        this.#denyPublish(error.message);
+        return;
+      }
+      if (error instanceof RequestError && error.code === ClientErrorCode.Disconnected) return;
+      console.error(`produce ${source} failed`, error);
+      this.emit('notice', { code: 'PRODUCE_FAILED', message: String((error as Error).message ?? error) });
+    }
+  }
+
+  #denyPublish(message: string): void {
+    if (this.#publishDenied) return;
+    this.#publishDenied = true;
+    this.emit('notice', { code: ErrorCode.Forbidden, message });
+    this.emit('changed');
+  }
+
+  #unpublish(source: LocalSource): void {
+    const producer = this.#producers.get(source);
+    if (producer) {
+      this.#producers.delete(source);
+      producer.close();
+      this.#fireAndForget('producer.close', { producerId: producer.id });
+    }
+    const track = this.#localTracks.get(source);
+    this.#localTracks.delete(source);
+    track?.stop();
+  }
+
+  // ---- subscribing ----
+
+  async #consume(info: TrackInfo, generation: number): Promise<void> {
+    const transport = this.#recv;
+    if (!transport || transport.closed || !this.#device || info.identity === this.#self?.identity) return;
+    if (this.#remote.has(info.producerId)) return;
+    const entry: RemoteTrack = { ...info, producerPaused: info.paused, consumer: null, track: null };
+    this.#remote.set(info.producerId, entry);
+    this.emit('changed');
+    try {
+      const res = await this.signaling.request('consume', {
+        producerId: info.producerId,
+        rtpCapabilities: this.#device!.recvRtpCapabilities as unknown as Record<string, unknown>,
+      });
+      await this.#attachConsumer(entry, res, transport, generation);
+    } catch (error) {
+      if (this.#remote.get(info.producerId) === entry) this.#remote.delete(info.producerId);
+      if (!(error instanceof RequestError && error.code === ClientErrorCode.Disconnected)) {
+        console.warn(`consume ${info.producerId} failed`, error);
+      }
+      this.emit('changed');
+    }
+  }
+
+  async #adoptConsumer(res: ConsumeResult, generation: number): Promise<void> {
+    const transport = this.#recv;
+    if (!transport || transport.closed) return;
+    const entry: RemoteTrack = {
+      producerId: res.producerId,
+      identity: res.identity,
+      kind: res.kind,
+      source: res.source,
+      producerPaused: res.producerPaused,
+      consumer: null,
+      track: null,
+    };
+    this.#remote.set(res.producerId, entry);
+    await this.#attachConsumer(entry, res, transport, generation).catch((e) =>
+      console.warn('adopting consumer failed', e),
+    );
+  }
+
+  async #attachConsumer(
+    entry: RemoteTrack,
+    res: ConsumeResult,
+    transport: ms.Transport,
+    generation: number,
+  ): Promise<void> {
+    const consumer = await transport.consume({
+      id: res.consumerId,
+      producerId: res.producerId,
+      kind: res.kind,
+      rtpParameters: res.rtpParameters as ms.RtpParameters,
+      // One stream per participant keeps audio and video of a person in sync.
+      streamId: `${res.identity}-${res.source === 'screen' || res.source === 'screen-audio' ? 'screen' : 'cam'}`,
+    });
+    // Unpublished, or a rebuild started, while we waited.
+    if (this.#remote.get(res.producerId) !== entry || generation !== this.#generation || transport.closed) {
+      consumer.close();
+      return;
+    }
+    entry.consumer = consumer;
+    entry.track = consumer.track;
+    entry.producerPaused = res.producerPaused;
+    this.emit('changed');
+    if (res.paused) await this.signaling.request('consumer.resume', { consumerId: consumer.id });
+  }
+
+  #dropRemote(producerId: string): void {
+    const r = this.#remote.get(producerId);
+    if (!r) return;
+    this.#remote.delete(producerId);
+    r.consumer?.close();
+  }
+
+  #setProducerPaused(producerId: string, paused: boolean): void {
+    const r = this.#remote.get(producerId);
+    if (!r || r.producerPaused === paused) return;
+    r.producerPaused = paused;
+    this.emit('changed');
+  }
+
+  #setActiveSpeaker(identity: string | null): void {
+    if (this.#activeSpeaker === identity) return;
+    this.#activeSpeaker = identity;
+    this.emit('activeSpeaker', identity);
+  }
+
+  // ---- lifecycle ----
+
+  #fireAndForget(
+    method: 'producer.pause' | 'producer.resume' | 'producer.close',
+    data: { producerId: string },
+  ): void {
+    if (this.signaling.state !== 'connected') return; // a resume re-syncs pause state
+    this.signaling.request(method, data).catch((e) => console.warn(`${method} failed`, e));
+  }
+
+  #closeTransports(): void {
+    // Closing a transport closes its producers and consumers; local tracks are kept for a rebuild.
+    this.#send?.close();
+    this.#recv?.close();
+    this.#send = null;
+    this.#recv = null;
+    this.#producers.clear();
+    this.#remote.clear();
+  }
+
+  #finish(info: CloseInfo): void {
+    if (this.#closeInfo) return;
+    this.#generation++;
+    this.#closeInfo = info;
+    // Unsubscribe first: closing the client emits its own 'closed', which must not finish us twice.
+    for (const off of this.#unsubscribe.splice(0)) off();
+    this.signaling.close();
+    this.#closeTransports();
+    for (const track of this.#localTracks.values()) track.stop();
+    this.#localTracks.clear();
+    this.#participants.clear();
+    this.#setState('closed');
+    this.emit('closed', info);
+    this.emit('changed');
+  }
+
+  #setState(state: SessionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+}
