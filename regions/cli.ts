@@ -1,0 +1,140 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_MESH_NAME, type MeshInfo, meshRoot, readMeshInfo } from '../lib/mesh';
+import { Mesh } from './launcher/Mesh';
+import { DEFAULT_PORT_BASE } from './launcher/PortAllocator';
+import { isPidAlive, isPortFree, killProcessesUnder, sleep } from './launcher/system';
+
+const USAGE = `usage: tsx regions/cli.ts <command> [options]
+
+  up      start the local mesh and wait for Ctrl-C
+            --name <name>           mesh name, directory .mesh/<name> (default ${DEFAULT_MESH_NAME})
+            --port-base <N>         first port (default ${DEFAULT_PORT_BASE}; two meshes need bases ≥ 1000 apart)
+            --regions <a,b>         regions to run (default: all in regions/catalogue)
+            --three-broker <region> run that region's Kafka as 3 brokers (RF 3, min ISR 2)
+            --no-mirrormaker        skip MirrorMaker 2
+            --java <path>           java executable (default $JAVA, $JAVA_HOME/bin/java, java)
+  down    stop a mesh started by another process (--name)
+  status  show a mesh's services and whether they are alive (--name)
+`;
+
+function describe(info: MeshInfo): string {
+  const lines: string[] = [];
+  for (const r of Object.values(info.regions)) {
+    lines.push(`  ${r.kind === 'core' ? 'core  ' : 'region'} ${r.id} (${r.name})`);
+    if (r.redis)
+      lines.push(`    redis cluster  ${r.redis.nodes.map((n) => `127.0.0.1:${n.port}`).join(' ')}`);
+    if (r.kafka)
+      lines.push(
+        `    kafka          ${r.kafka.bootstrap}  (${r.kafka.brokers.length} broker(s), RF ${r.kafka.replicationFactor}, min ISR ${r.kafka.minInsyncReplicas})`,
+      );
+  }
+  if (info.mirrorMaker)
+    lines.push(
+      `  mirrormaker 2  pid ${info.mirrorMaker.pid}: ${info.mirrorMaker.flows.map((f) => `${f.source}->${f.target}`).join(', ')}`,
+    );
+  lines.push(`  connection file ${join(info.dir, 'mesh.json')}  (logs in ${join(info.dir, 'logs')})`);
+  return lines.join('\n');
+}
+
+async function up(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const started = Date.now();
+  const log = (line: string) =>
+    console.log(`${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s ${line}`);
+  const portBase = values['port-base'] === undefined ? undefined : Number(values['port-base']);
+  if (portBase !== undefined && !Number.isInteger(portBase)) throw new Error(`--port-base: not an integer`);
+  const mesh = await Mesh.start({
+    name: values.name as string | undefined,
+    portBase,
+    regions: typeof values.regions === 'string' ? values.regions.split(',').filter(Boolean) : undefined,
+    threeBrokerRegion: values['three-broker'] as string | undefined,
+    mirrorMaker: !values['no-mirrormaker'],
+    java: values.java as string | undefined,
+    onProgress: log,
+    handleSignals: true,
+  });
+  mesh.on('died', () => {
+    mesh.once('close', () => process.exit(1));
+  });
+  console.log(`\nmesh "${mesh.name}" is up:\n${describe(mesh.info)}\n\nCtrl-C stops everything.`);
+  // Stay alive until a signal or a crash stops the mesh.
+  await new Promise<void>((resolve) => mesh.once('close', resolve));
+}
+
+async function down(name: string): Promise<void> {
+  const dir = join(meshRoot(), name);
+  let launcher: number | null = null;
+  try {
+    launcher = readMeshInfo(join(dir, 'mesh.json')).launcherPid;
+  } catch {
+    // no connection file: the launcher is gone or never finished starting
+  }
+  if (launcher !== null && isPidAlive(launcher)) {
+    process.kill(launcher, 'SIGTERM');
+    const deadline = Date.now() + 60_000;
+    while (isPidAlive(launcher) && Date.now() < deadline) await sleep(200);
+  }
+  const killed = await killProcessesUnder(dir);
+  console.log(`mesh "${name}" is down${killed > 0 ? ` (killed ${killed} leftover process(es))` : ''}`);
+}
+
+async function status(name: string): Promise<number> {
+  const info = readMeshInfo(join(meshRoot(), name, 'mesh.json'));
+  console.log(
+    `mesh "${info.name}" (launcher pid ${info.launcherPid}${isPidAlive(info.launcherPid) ? '' : ', NOT RUNNING'})`,
+  );
+  console.log(describe(info));
+  let bad = 0;
+  for (const p of info.processes) {
+    const alive = isPidAlive(p.pid);
+    const listening = await Promise.all(p.ports.map(async (port) => !(await isPortFree(port))));
+    const ok = alive && listening.every(Boolean);
+    if (!ok) bad++;
+    console.log(
+      `  ${ok ? 'ok  ' : 'DOWN'} ${p.service.padEnd(20)} pid ${String(p.pid).padEnd(8)} ports ${p.ports.join(',') || '-'}`,
+    );
+  }
+  return bad === 0 ? 0 : 1;
+}
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      'port-base': { type: 'string' },
+      regions: { type: 'string' },
+      'three-broker': { type: 'string' },
+      'no-mirrormaker': { type: 'boolean' },
+      java: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0];
+  const name = (values.name as string | undefined) ?? DEFAULT_MESH_NAME;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  switch (command) {
+    case 'up':
+      await up(values);
+      return 0;
+    case 'down':
+      await down(name);
+      return 0;
+    case 'status':
+      return status(name);
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(`\n${error.message}`);
+    process.exit(1);
+  },
+);

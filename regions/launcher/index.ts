@@ -1,0 +1,11 @@
+export { EnhancedEventEmitter } from './EnhancedEventEmitter';
+export { KafkaCluster, kafkaServerProperties, randomClusterId } from './KafkaCluster';
+export { assertKafkaLib, defaultJava, defaultKafkaLibDir, kafkaVersion } from './kafkaRuntime';
+export { ManagedProcess, type ManagedProcessOptions } from './ManagedProcess';
+export { Mesh, type MeshOptions } from './Mesh';
+export { MirrorMaker } from './MirrorMaker';
+export { mirrorMakerProperties } from './mirrorMakerConfig';
+export { DEFAULT_PORT_BASE, MESH_SPAN, PORTS_PER_REGION, PortAllocator } from './PortAllocator';
+export { RedisCluster, redisNodeConfig } from './RedisCluster';
+export { ServiceStartError } from './ServiceStartError';
+export { isPortFree, killProcessesUnder, processesUnder } from './system';
