@@ -296,7 +296,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#producers.set(producer.id, producerEntry);
     producer.observer.once('close', () => {
       this.#producers.delete(producer.id);
-      if (!this.#closed) this.safeEmit('producerclose', { producerId: producer.id, peerId: entry.peerId });
+      if (!this.#quiet()) this.safeEmit('producerclose', { producerId: producer.id, peerId: entry.peerId });
     });
     if (producer.kind === 'audio') {
       // Observers are best effort: a failure here must not fail the produce.
@@ -421,8 +421,6 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   /** Closes the router and so every transport, producer, consumer and observer of the room. */
   close(): void {
-    if (this.#closed) return;
-    this.#router.close();
     this.#finish('closed');
   }
 
@@ -435,8 +433,6 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   /** Called by the pool when it shuts down. */
   poolClosed(): void {
-    if (this.#closed) return;
-    this.#router.close();
     this.#finish('poolclosed');
   }
 
@@ -444,11 +440,21 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
+    // Closing the router closes every transport, producer, consumer and observer under it.
+    this.#router.close();
     this.#transports.clear();
     this.#producers.clear();
     this.#consumers.clear();
     this.#onClose(this);
     this.safeEmit('close', reason);
+  }
+
+  /**
+   * While the room (or its router, when the worker goes) is closing, the per-entity close events are
+   * not news: the owner gets one 'close' (and 'workerdied') instead.
+   */
+  #quiet(): boolean {
+    return this.#closed || this.#router.closed;
   }
 
   #addTransport(transport: types.WebRtcTransport | types.PlainTransport, peerId: string): void {
@@ -473,7 +479,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     consumer.observer.once('close', () => {
       this.#consumers.delete(consumerId);
       // Only closes the owner did not ask for are news to the signaling layer.
-      if (!this.#closed && reason !== 'closed')
+      if (!this.#quiet() && reason !== 'closed')
         this.safeEmit('consumerclose', { consumerId, producerId, peerId, reason });
     });
     consumer.on('producerpause', () => this.safeEmit('consumerproducerpause', { consumerId, peerId }));
