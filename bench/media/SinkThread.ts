@@ -6,14 +6,17 @@ import { Worker } from 'node:worker_threads';
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const dgram = require('node:dgram');
-let rtp = 0, rtcp = 0, bytes = 0;
+let rtp = 0, rtcp = 0, bytes = 0, probation = 0;
 const sockets = [];
 let bound = 0;
 for (let i = 0; i < workerData.sockets; i++) {
   const s = dgram.createSocket('udp4');
   s.on('message', (m) => {
     const pt = m[1];
-    if (pt >= 192 && pt <= 223) rtcp++; else { rtp++; bytes += m.length; }
+    if (pt >= 192 && pt <= 223) rtcp++;
+    // SSRC 1234 is mediasoup's bandwidth-probation padding, not forwarded media.
+    else if (m.readUInt32BE(8) === 1234) probation++;
+    else { rtp++; bytes += m.length; }
   });
   s.bind(0, workerData.ip, () => {
     try { s.setRecvBufferSize(workerData.recvBufferSize); } catch {}
@@ -23,12 +26,12 @@ for (let i = 0; i < workerData.sockets; i++) {
   sockets.push(s);
 }
 parentPort.on('message', (msg) => {
-  if (msg.type === 'count') parentPort.postMessage({ type: 'count', id: msg.id, rtp, rtcp, bytes });
+  if (msg.type === 'count') parentPort.postMessage({ type: 'count', id: msg.id, rtp, rtcp, bytes, probation });
   else if (msg.type === 'close') { for (const s of sockets) s.close(); parentPort.close(); }
 });
 `;
 
-type Counts = { rtp: number; rtcp: number; bytes: number };
+type Counts = { rtp: number; rtcp: number; bytes: number; probation: number };
 
 /** UDP sinks for the benchmark, in their own thread. */
 export class SinkThread {
@@ -70,7 +73,7 @@ export class SinkThread {
       const onMessage = (m: { type: string; id: number } & Counts) => {
         if (m.type !== 'count' || m.id !== id) return;
         this.#worker.off('message', onMessage);
-        resolve({ rtp: m.rtp, rtcp: m.rtcp, bytes: m.bytes });
+        resolve({ rtp: m.rtp, rtcp: m.rtcp, bytes: m.bytes, probation: m.probation });
       };
       this.#worker.on('message', onMessage);
       this.#worker.postMessage({ type: 'count', id });

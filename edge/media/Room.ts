@@ -341,6 +341,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#assertOpen();
     const entry = this.#transport(options?.transportId);
     const { producer } = this.#producer(options.producerId);
+    const caps = options.rtpCapabilities as unknown;
+    // mediasoup's canConsume() answers false to malformed capabilities; tell the caller which it is.
+    if (!caps || typeof caps !== 'object' || !Array.isArray((caps as types.RtpCapabilities).codecs))
+      throw new MediaError('BAD_RTP_CAPABILITIES', 'rtpCapabilities must be an object with a codecs array');
     let canConsume: boolean;
     try {
       canConsume = this.#router.canConsume({

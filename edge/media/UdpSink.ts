@@ -56,13 +56,18 @@ export class UdpSink {
     return new Map(this.#perSsrc);
   }
 
-  /** Resolves once `count` RTP packets arrived in total; rejects after timeoutMs with what did arrive. */
-  async waitForPackets(count: number, timeoutMs: number): Promise<void> {
+  /**
+   * Resolves once `count` RTP packets arrived (of `ssrc` if given, else in total); rejects after
+   * timeoutMs with what did arrive.
+   */
+  async waitForPackets(count: number, timeoutMs: number, ssrc?: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#rtp < count) {
+    const current = () => (ssrc === undefined ? this.#rtp : (this.#perSsrc.get(ssrc) ?? 0));
+    while (current() < count) {
       if (Date.now() > deadline)
         throw new Error(
-          `UdpSink ${this.address.port}: ${this.#rtp} of ${count} RTP packets within ${timeoutMs} ms`,
+          `UdpSink ${this.address.port}: ${current()} of ${count} RTP packets` +
+            `${ssrc === undefined ? '' : ` of SSRC ${ssrc}`} within ${timeoutMs} ms`,
         );
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -66,10 +66,11 @@ describe('WorkerPool', () => {
       await out.consume(producer.id);
     }
     expect(pool.workers()[0]!.streams).toBe(26);
-    // Worker 0 scores 2 rooms + 26 streams; worker 1 takes new rooms until its score passes that.
+    // Worker 0 scores 2 rooms × 10 + 26 streams = 46; worker 1 (2 rooms × 10 = 20) takes new rooms while
+    // its score stays below that: at 20, 30, 40; at 50 worker 0 is the lighter one again.
     const next: number[] = [];
-    for (let i = 0; i < 3; i++) next.push((await pool.createRoom({ roomId: `load-${i}` })).workerIndex);
-    expect(next).toEqual([1, 1, 0]);
+    for (let i = 0; i < 4; i++) next.push((await pool.createRoom({ roomId: `load-${i}` })).workerIndex);
+    expect(next).toEqual([1, 1, 1, 0]);
   });
 
   it('replaces a worker killed with SIGKILL on the same ports and tells the owners of its rooms', async () => {
