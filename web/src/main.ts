@@ -1,0 +1,137 @@
+import './styles.css';
+import { getLang, onLangChange, t } from './i18n';
+import { ApiError, type EdgeInfo, fetchDevToken, fetchEdgeInfo } from './protocol/HttpApi';
+import { MeetingSession, type Notice } from './protocol/MeetingSession';
+import { resolveSignalingUrl } from './protocol/SignalingClient';
+import { parseRoute, previewToken, type Route, roomPath, tabIdentity } from './route';
+import { MeetingView } from './ui/MeetingView';
+import { type PrejoinChoice, PrejoinView } from './ui/PrejoinView';
+
+declare global {
+  interface Window {
+    /** For the browser tests: the current meeting session (getStats of consumers, state). */
+    __meetview?: { session: MeetingSession | null };
+  }
+}
+
+const root = document.getElementById('app')!;
+let current: { dispose(): void } | null = null;
+let edgeInfo: EdgeInfo | null = null;
+let edgeInfoError: Notice | null = null;
+window.__meetview = { session: null };
+
+function mount(view: { el: HTMLElement; dispose(): void }): void {
+  current?.dispose();
+  current = view;
+  root.replaceChildren(view.el);
+}
+
+function sessionStorageOrNull(): Storage | null {
+  try {
+    return sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+async function loadEdgeInfo(): Promise<void> {
+  try {
+    edgeInfo = await fetchEdgeInfo();
+    edgeInfoError = null;
+  } catch (e) {
+    edgeInfo = null;
+    edgeInfoError = {
+      code: e instanceof ApiError ? e.code : 'CONFIG_FAILED',
+      message: String((e as Error).message),
+    };
+  }
+}
+
+function showPrejoin(route: Route): void {
+  const preview = route.token ? previewToken(route.token) : null;
+  const noToken = !route.token;
+  let error: Notice | null = null;
+  if (noToken && edgeInfoError) error = edgeInfoError;
+  else if (noToken && edgeInfo && !edgeInfo.devTokens) error = { code: 'NO_TOKEN', message: '' };
+  const view = new PrejoinView({
+    room: route.room,
+    tokenPreview: preview,
+    region: edgeInfo?.region ?? null,
+    error,
+    blocked: noToken && !edgeInfo?.devTokens,
+    onJoin: (choice) => join(route, choice),
+  });
+  mount(view);
+}
+
+async function join(route: Route, choice: PrejoinChoice): Promise<void> {
+  let url: string;
+  if (route.token) {
+    // The page's own origin serves /rtc (the edge serves this client); `room` lets the edge refuse a token
+    // for another room with WRONG_ROOM instead of silently joining that room.
+    url = resolveSignalingUrl('/rtc', { token: route.token, room: route.room }, location.href);
+  } else {
+    const dev = await fetchDevToken({
+      room: choice.room,
+      identity: tabIdentity(sessionStorageOrNull()),
+      name: choice.name,
+    });
+    url = resolveSignalingUrl(dev.url, { token: dev.token }, location.href);
+    if (route.room !== choice.room) history.pushState(null, '', roomPath(choice.room));
+  }
+  enterMeeting(url, choice, { room: choice.room, token: route.token });
+}
+
+function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
+  const session = new MeetingSession({ url });
+  window.__meetview = { session };
+  const view = new MeetingView(session, {
+    room: choice.room,
+    name: choice.name,
+    onRejoin: () => showPrejoin(route),
+    onHome: () => {
+      history.pushState(null, '', '/');
+      showPrejoin({ room: null, token: null });
+    },
+  });
+  mount({
+    el: view.el,
+    dispose: () => {
+      view.dispose();
+      if (session.state !== 'closed') void session.leave();
+    },
+  });
+  void session.join({
+    camera: choice.camera,
+    microphone: choice.microphone,
+    microphoneMuted: choice.microphoneMuted,
+    cameraDeviceId: choice.cameraDeviceId,
+    microphoneDeviceId: choice.microphoneDeviceId,
+  });
+}
+
+// Closing the tab leaves the meeting at once rather than after the server's resume grace period.
+window.addEventListener('pagehide', () => {
+  const s = window.__meetview?.session;
+  if (s && s.state !== 'closed') void s.leave();
+});
+// After the browser was offline, the old socket may be dead without knowing it: reconnect now.
+let wasOffline = false;
+window.addEventListener('offline', () => {
+  wasOffline = true;
+});
+window.addEventListener('online', () => {
+  if (wasOffline) window.__meetview?.session?.signaling.drop();
+  wasOffline = false;
+});
+window.addEventListener('popstate', () => showPrejoin(parseRoute(location.pathname, location.search)));
+
+document.documentElement.lang = getLang();
+const setTitle = () => {
+  const route = parseRoute(location.pathname, location.search);
+  document.title = route.room ? `${route.room} · ${t('app.name')}` : t('app.name');
+};
+onLangChange(setTitle);
+setTitle();
+
+void loadEdgeInfo().then(() => showPrejoin(parseRoute(location.pathname, location.search)));

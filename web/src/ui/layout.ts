@@ -1,0 +1,66 @@
+export interface GridLayout {
+  cols: number;
+  rows: number;
+  tileWidth: number;
+  tileHeight: number;
+}
+
+/**
+ * Chooses the number of columns that gives `count` tiles of the given aspect ratio the largest size inside
+ * a `width`×`height` box with `gap` pixels between tiles. Pure, so it is unit-tested.
+ */
+export function gridLayout(
+  count: number,
+  width: number,
+  height: number,
+  gap = 8,
+  aspect = 16 / 9,
+): GridLayout {
+  const n = Math.max(1, count);
+  let best: GridLayout = { cols: 1, rows: n, tileWidth: 0, tileHeight: 0 };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const maxW = (width - gap * (cols - 1)) / cols;
+    const maxH = (height - gap * (rows - 1)) / rows;
+    if (maxW <= 0 || maxH <= 0) continue;
+    // Fit a tile of the aspect ratio inside the cell.
+    const tileWidth = Math.min(maxW, maxH * aspect);
+    const tileHeight = tileWidth / aspect;
+    if (tileWidth > best.tileWidth) best = { cols, rows, tileWidth, tileHeight };
+  }
+  return {
+    ...best,
+    tileWidth: Math.floor(best.tileWidth),
+    tileHeight: Math.floor(best.tileHeight),
+  };
+}
+
+/** Up to two initials of a display name ("Kim Min-jun" → "KM", "지민" → "지민"). Pure. */
+export function initials(name: string): string {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return '?';
+  const first = [...words[0]!];
+  // Hangul names are short and have no spaces: two syllables read better than one.
+  if (words.length === 1) {
+    return /^[\uac00-\ud7a3]/.test(first[0]!) ? first.slice(0, 2).join('') : first[0]!.toUpperCase();
+  }
+  return ([...words[0]!][0]! + [...words[words.length - 1]!][0]!).toUpperCase();
+}
+
+const AVATAR_COLORS = [
+  '#5b6ee1',
+  '#d9534f',
+  '#2e9e6a',
+  '#c97a1a',
+  '#8e5bd1',
+  '#1f8fb3',
+  '#c2457c',
+  '#5f7a2a',
+];
+
+/** A stable avatar colour for an identity. Pure. */
+export function avatarColor(identity: string): string {
+  let hash = 0;
+  for (let i = 0; i < identity.length; i++) hash = (hash * 31 + identity.charCodeAt(i)) | 0;
+  return AVATAR_COLORS[Math.abs(hash) % AVATAR_COLORS.length]!;
+}
