@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,9 +10,25 @@ export function cacheRoot(): string {
   return process.env.MEETVIEW_CACHE ?? join(homedir(), '.cache', 'meetview');
 }
 
+/** The installed mediasoup package's folder (its package.json is not in its "exports"). */
+function mediasoupDir(): string {
+  let dir = dirname(require.resolve('mediasoup'));
+  while (!isMediasoupPackage(dir)) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the mediasoup package folder');
+    dir = up;
+  }
+  return dir;
+}
+
+function isMediasoupPackage(dir: string): boolean {
+  const file = join(dir, 'package.json');
+  return existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'mediasoup';
+}
+
 /** The mediasoup version installed in node_modules: the worker must match it exactly. */
 export function mediasoupVersion(): string {
-  return (require('mediasoup/package.json') as { version: string }).version;
+  return (JSON.parse(readFileSync(join(mediasoupDir(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** Where the offline build (scripts/mediasoup/build-worker.sh) puts the worker for this mediasoup version. */
@@ -22,8 +38,7 @@ export function cachedWorkerPath(version = mediasoupVersion()): string {
 
 /** The worker that mediasoup's own postinstall would have placed (prebuilt download or local build). */
 export function bundledWorkerPath(): string {
-  const pkgDir = dirname(require.resolve('mediasoup/package.json'));
-  return join(pkgDir, 'worker', 'out', 'Release', 'mediasoup-worker');
+  return join(mediasoupDir(), 'worker', 'out', 'Release', 'mediasoup-worker');
 }
 
 /**
