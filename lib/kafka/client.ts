@@ -72,7 +72,9 @@ export async function ensureTopics(
   const missing = topics.filter((t) => !existing.has(t.name));
   if (missing.length === 0) return;
   await admin.createTopics({
-    waitForLeaders: true,
+    // kafkajs' own wait gives up on "does not host this topic-partition", which a broker of a
+    // fresh multi-broker cluster answers until it has the new metadata: wait here instead.
+    waitForLeaders: false,
     topics: missing.map((t) => ({
       topic: t.name,
       numPartitions: t.partitions,
@@ -83,6 +85,32 @@ export async function ensureTopics(
       ],
     })),
   });
+  await waitForLeaders(
+    admin,
+    missing.map((t) => t.name),
+  );
+}
+
+/** Waits until every partition of the topics has a leader and a full ISR. */
+export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      const bad = meta.topics.flatMap((t) =>
+        t.partitions
+          .filter((p) => p.leader < 0 || p.isr.length < p.replicas.length)
+          .map((p) => `${t.name}/${p.partitionId}`),
+      );
+      if (meta.topics.length === topics.length && bad.length === 0) return;
+      last = `no leader or short ISR: ${bad.slice(0, 5).join(', ')}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`topics ${topics.join(', ')} not ready after ${timeoutMs} ms: ${last}`);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,5 +6,7 @@ export {
   ensureTopics,
   type KafkaClientOptions,
   waitForGroupCoordinator,
+  waitForLeaders,
 } from './client';
+export { KeyedProducer } from './KeyedProducer';
 export * from './topics';

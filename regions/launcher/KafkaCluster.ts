@@ -269,10 +269,21 @@ export class KafkaCluster extends EnhancedEventEmitter<KafkaClusterEvents> {
 
   /** Creates topics (partitions, this cluster's RF and min ISR), then waits for the group coordinator. */
   async createTopics(topics: readonly TopicSpec[]): Promise<void> {
-    await this.#withAdmin(async (admin) => {
-      await ensureTopics(admin, topics, this.replication);
-      await waitForGroupCoordinator(admin, 60_000);
-    });
+    try {
+      await this.#withAdmin(async (admin) => {
+        await ensureTopics(admin, topics, this.replication);
+        await waitForGroupCoordinator(admin, 60_000);
+      });
+    } catch (error) {
+      const b = this.brokers[0]!;
+      throw new ServiceStartError(
+        `kafka ${this.region} (topics)`,
+        this.ports,
+        `creating topics ${topics.map((t) => t.name).join(', ')} failed: ${(error as Error).message}`,
+        b.logFile,
+        b.lastLogLines(),
+      );
+    }
     this.#topics = [...new Set([...this.#topics, ...topics.map((t) => t.name)])];
   }
 

@@ -1,0 +1,83 @@
+import {
+  type Admin,
+  type Kafka,
+  type Message,
+  Partitioners,
+  type Producer,
+  type RecordMetadata,
+} from 'kafkajs';
+import { ACKS_ALL, createProducer } from './client';
+
+/**
+ * The project's way to produce: idempotent, acks=all, and one kafkajs `send()` per partition.
+ *
+ * Why per partition: kafkajs 2.2.4 keeps the responses of a multi-broker `send()` per broker. When
+ * one broker dies mid-send, its partitions move to a broker that already answered for its own
+ * partitions, and the retry skips that broker: the send resolves although the moved partitions'
+ * records were never written. Measured here: 3 acknowledged records lost on a 3-broker cluster
+ * with a plain `producer.send()` spanning partitions; 0 with one send per partition.
+ */
+export class KeyedProducer {
+  readonly producer: Producer;
+  readonly #admin: Admin;
+  readonly #partitions = new Map<string, number>();
+  readonly #partitioner = Partitioners.DefaultPartitioner();
+  #connected = false;
+
+  constructor(kafka: Kafka) {
+    this.producer = createProducer(kafka);
+    this.#admin = kafka.admin();
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all([this.producer.connect(), this.#admin.connect()]);
+    this.#connected = true;
+  }
+
+  async #partitionCount(topic: string): Promise<number> {
+    let n = this.#partitions.get(topic);
+    if (n === undefined) {
+      const meta = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      n = meta.topics[0]?.partitions.length ?? 0;
+      if (n === 0) throw new Error(`topic ${topic} has no partitions (does it exist?)`);
+      this.#partitions.set(topic, n);
+    }
+    return n;
+  }
+
+  /**
+   * Sends keyed messages (key = room, so one room stays ordered) and resolves once every record is
+   * acknowledged by all in-sync replicas. Messages of one partition keep their order.
+   */
+  async send(topic: string, messages: Message[]): Promise<RecordMetadata[]> {
+    if (!this.#connected) throw new Error('KeyedProducer: connect() first');
+    if (messages.length === 0) return [];
+    const count = await this.#partitionCount(topic);
+    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      replicas: [],
+      isr: [],
+      partitionErrorCode: 0,
+    }));
+    const byPartition = new Map<number, Message[]>();
+    for (const message of messages) {
+      if (message.key === null || message.key === undefined)
+        throw new Error(`KeyedProducer: every message needs a key (the room) on ${topic}`);
+      const partition = message.partition ?? this.#partitioner({ topic, partitionMetadata, message });
+      if (!byPartition.has(partition)) byPartition.set(partition, []);
+      byPartition.get(partition)!.push({ ...message, partition });
+    }
+    const results = await Promise.all(
+      [...byPartition.values()].map((group) =>
+        this.producer.send({ topic, acks: ACKS_ALL, messages: group }),
+      ),
+    );
+    return results.flat();
+  }
+
+  async disconnect(): Promise<void> {
+    this.#connected = false;
+    await Promise.allSettled([this.producer.disconnect(), this.#admin.disconnect()]);
+  }
+}
