@@ -90,11 +90,7 @@ describe('Kafka and MirrorMaker 2 (seoul, frankfurt, core)', () => {
       const id = `m-${i}-${randomUUID()}`;
       ids.push(id);
       // Keyed by id here so records spread over partitions; edges key by room.
-      await producer.send({
-        topic: CHAT_TOPIC,
-        acks: ACKS_ALL,
-        messages: [{ key: id, value: `hello ${i}` }],
-      });
+      await producer.send(CHAT_TOPIC, [{ key: id, value: `hello ${i}` }]);
       await new Promise((r) => setTimeout(r, 50)); // ~20 records/s
     }
     await until('every record in seoul', () => ids.every((id) => local.has(id)));
