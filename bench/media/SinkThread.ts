@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 
 // Plain JavaScript run in a worker thread (no TypeScript loader needed there): K UDP sockets that count
@@ -26,12 +27,13 @@ for (let i = 0; i < workerData.sockets; i++) {
   sockets.push(s);
 }
 parentPort.on('message', (msg) => {
-  if (msg.type === 'count') parentPort.postMessage({ type: 'count', id: msg.id, rtp, rtcp, bytes, probation });
+  if (msg.type === 'count') parentPort.postMessage({ type: 'count', id: msg.id, rtp, rtcp, bytes, probation, at: performance.timeOrigin + performance.now() });
   else if (msg.type === 'close') { for (const s of sockets) s.close(); parentPort.close(); }
 });
 `;
 
-type Counts = { rtp: number; rtcp: number; bytes: number; probation: number };
+/** Counts so far; `at` is when the sink thread read them (epoch ms), since a busy thread answers late. */
+type Counts = { rtp: number; rtcp: number; bytes: number; probation: number; at: number };
 
 /** UDP sinks for the benchmark, in their own thread. */
 export class SinkThread {
@@ -73,7 +75,7 @@ export class SinkThread {
       const onMessage = (m: { type: string; id: number } & Counts) => {
         if (m.type !== 'count' || m.id !== id) return;
         this.#worker.off('message', onMessage);
-        resolve({ rtp: m.rtp, rtcp: m.rtcp, bytes: m.bytes, probation: m.probation });
+        resolve({ rtp: m.rtp, rtcp: m.rtcp, bytes: m.bytes, probation: m.probation, at: m.at });
       };
       this.#worker.on('message', onMessage);
       this.#worker.postMessage({ type: 'count', id });
@@ -81,23 +83,27 @@ export class SinkThread {
   }
 
   /** Kernel-side drops of the sink sockets (receive buffer overflow), from /proc/net/udp. */
-  async drops(): Promise<number> {
-    const { readFile } = await import('node:fs/promises');
-    const table = await readFile('/proc/net/udp', 'utf8');
-    const ports = new Set(this.ports);
-    let drops = 0;
-    for (const line of table.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      const local = cols[1];
-      if (!local) continue;
-      const port = Number.parseInt(local.split(':')[1] ?? '', 16);
-      if (ports.has(port)) drops += Number(cols[cols.length - 1] ?? 0);
-    }
-    return drops;
+  drops(): Promise<number> {
+    return udpDrops(this.ports);
   }
 
   async close(): Promise<void> {
     this.#worker.postMessage({ type: 'close' });
     await this.#worker.terminate();
   }
+}
+
+/** Sum of the kernel's receive-drop counters of the local UDP sockets bound to `ports` (/proc/net/udp). */
+export async function udpDrops(ports: Iterable<number>): Promise<number> {
+  const wanted = new Set(ports);
+  const table = await readFile('/proc/net/udp', 'utf8');
+  let drops = 0;
+  for (const line of table.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    const local = cols[1];
+    if (!local) continue;
+    const port = Number.parseInt(local.split(':')[1] ?? '', 16);
+    if (wanted.has(port)) drops += Number(cols[cols.length - 1] ?? 0);
+  }
+  return drops;
 }

@@ -5,17 +5,18 @@
  * thread count what arrives; worker CPU comes from getResourceUsage() (ru_utime + ru_stime deltas).
  *
  *   npx tsx bench/media/forwarding.ts [--pps 1000] [--seconds 3] [--warmup 1.5] [--ns 1,10,50,100,250,500]
- *                                     [--payload 1000] [--sinks 16] [--json out.json]
+ *                                     [--payload 1000] [--sinks 16] [--repeat 1] [--json out.json]
  *
  * Bounded: every case runs warmup + seconds; the whole run aborts after --budget seconds (default 420).
  */
 import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { resolveWorkerBin } from '../../lib/media/workerBin';
 import { BareMediasoupTarget } from '../peers/bareMediasoup';
 import { EdgeTarget } from './edgeTarget';
 import type { ForwardingTarget } from './ForwardingTarget';
-import { SinkThread } from './SinkThread';
+import { SinkThread, udpDrops } from './SinkThread';
 import { SyntheticVp8Sender } from './SyntheticVp8Sender';
 
 const { values } = parseArgs({
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     payload: { type: 'string', default: '1000' },
     sinks: { type: 'string', default: '16' },
     budget: { type: 'string', default: '420' },
+    repeat: { type: 'string', default: '1' },
     json: { type: 'string' },
   },
 });
@@ -43,12 +45,24 @@ type Row = {
   consumers: number;
   offeredPps: number;
   forwardedPps: number;
+  /**
+   * The kernel's drop counter of the worker's ingress socket, per second (JSON only): non-zero when the
+   * worker is not scheduled often enough to drain its receive buffer.
+   */
+  ingressDropsPerS: number;
   sinkDropsPerS: number;
   cpuPercent: number;
   cpuPercentPer1kPps: number;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => performance.timeOrigin + performance.now();
+
+/** Worker CPU time, stamped when the answer arrives (the worker samples it just before answering). */
+async function cpuSample(target: ForwardingTarget): Promise<{ ms: number; at: number }> {
+  const ms = await target.cpuMs();
+  return { ms, at: now() };
+}
 
 async function measure(
   target: ForwardingTarget,
@@ -61,24 +75,31 @@ async function measure(
   try {
     sender.start();
     await sleep(warmup * 1000);
-    const cpu0 = await target.cpuMs();
-    const c0 = await sinks.count();
-    const d0 = await sinks.drops();
-    const s0 = sender.sent;
-    const t0 = performance.now();
+    // Each figure gets its own time window: under load the worker and the sink thread answer late.
+    const [cpu0, c0, d0, i0] = await Promise.all([
+      cpuSample(target),
+      sinks.count(),
+      sinks.drops(),
+      udpDrops([ingress.port]),
+    ]);
+    const s0 = { n: sender.sent, at: now() };
     await sleep(seconds * 1000);
-    const cpu1 = await target.cpuMs();
-    const c1 = await sinks.count();
-    const d1 = await sinks.drops();
-    const s1 = sender.sent;
-    const dt = (performance.now() - t0) / 1000;
-    const forwardedPps = (c1.rtp - c0.rtp) / dt;
-    const cpuPercent = ((cpu1 - cpu0) / (dt * 1000)) * 100;
+    const s1 = { n: sender.sent, at: now() };
+    const [cpu1, c1, d1, i1] = await Promise.all([
+      cpuSample(target),
+      sinks.count(),
+      sinks.drops(),
+      udpDrops([ingress.port]),
+    ]);
+    const forwardedPps = (c1.rtp - c0.rtp) / ((c1.at - c0.at) / 1000);
+    const cpuPercent = ((cpu1.ms - cpu0.ms) / (cpu1.at - cpu0.at)) * 100;
+    const dt = (s1.at - s0.at) / 1000;
     return {
       target: target.name,
       consumers,
-      offeredPps: ((s1 - s0) * consumers) / dt,
+      offeredPps: ((s1.n - s0.n) * consumers) / dt,
       forwardedPps,
+      ingressDropsPerS: (i1 - i0) / dt,
       sinkDropsPerS: (d1 - d0) / dt,
       cpuPercent,
       cpuPercentPer1kPps: forwardedPps > 0 ? cpuPercent / (forwardedPps / 1000) : Number.NaN,
@@ -110,12 +131,16 @@ async function main(): Promise<void> {
   const sinks = await SinkThread.start({ sockets: Number(values.sinks) });
   console.log(
     `worker ${workerBin}\nedge worker pid ${edge.workerPid}, bare worker pid ${bare.workerPid}; ` +
-      `publisher ${pps} pps of ${payload + 12}-byte VP8 RTP; ${warmup} s warm-up + ${seconds} s per case\n`,
+      `publisher ${pps} pps of ${payload + 12}-byte VP8 RTP; ${warmup} s warm-up + ${seconds} s per case; ` +
+      `load average at start ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')} on ${cpus().length} cores\n`,
   );
   const rows: Row[] = [];
   try {
     let ssrc = 100000;
-    for (const [i, n] of ns.entries()) {
+    const repeat = Number(values.repeat);
+    for (const [i, n] of ns.flatMap((n) => Array.from({ length: repeat }, () => n)).entries()) {
       // Alternate which goes first so that drift on the shared machine does not favour one side.
       const order = i % 2 === 0 ? [edge, bare] : [bare, edge];
       for (const target of order) {
@@ -134,23 +159,48 @@ async function main(): Promise<void> {
     bare.close();
   }
 
+  // With --repeat, each figure is the median over the repeats of that case.
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((x, y) => x - y);
+    return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  const pick = (target: string, n: number) => {
+    const rs = rows.filter((r) => r.target === target && r.consumers === n);
+    const m = (k: keyof Omit<Row, 'target'>) => median(rs.map((r) => r[k] as number));
+    return {
+      offered: m('offeredPps'),
+      fwd: m('forwardedPps'),
+      cpu: m('cpuPercent'),
+      per1k: m('cpuPercentPer1kPps'),
+      ingressDrops: m('ingressDropsPerS'),
+    };
+  };
   console.log(
-    '\n| N | offered pps | edge fwd pps | bare fwd pps | fwd ratio edge/bare | edge CPU % | bare CPU % | edge CPU %/1k pps | bare CPU %/1k pps | CPU/1k ratio edge/bare |',
+    '\n| N | offered pps | edge fwd pps | bare fwd pps | fwd edge/bare | edge CPU % | bare CPU % | ' +
+      'edge CPU %/1k pps | bare CPU %/1k pps | CPU/1k edge/bare | edge pps per core | bare pps per core |',
   );
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const n of ns) {
-    const e = rows.find((r) => r.target === 'edge' && r.consumers === n)!;
-    const b = rows.find((r) => r.target === 'bare' && r.consumers === n)!;
+    const e = pick('edge', n);
+    const b = pick('bare', n);
     console.log(
-      `| ${n} | ${fmt((e.offeredPps + b.offeredPps) / 2)} | ${fmt(e.forwardedPps)} | ${fmt(b.forwardedPps)} | ` +
-        `${fmt(e.forwardedPps / b.forwardedPps, 3)} | ${fmt(e.cpuPercent, 1)} | ${fmt(b.cpuPercent, 1)} | ` +
-        `${fmt(e.cpuPercentPer1kPps, 3)} | ${fmt(b.cpuPercentPer1kPps, 3)} | ${fmt(e.cpuPercentPer1kPps / b.cpuPercentPer1kPps, 3)} |`,
+      `| ${n} | ${fmt((e.offered + b.offered) / 2)} | ${fmt(e.fwd)} | ${fmt(b.fwd)} | ${fmt(e.fwd / b.fwd, 2)} | ` +
+        `${fmt(e.cpu, 1)} | ${fmt(b.cpu, 1)} | ${fmt(e.per1k, 2)} | ${fmt(b.per1k, 2)} | ${fmt(e.per1k / b.per1k, 2)} | ` +
+        `${fmt(100_000 / e.per1k)} | ${fmt(100_000 / b.per1k)} |`,
     );
   }
+  console.log(
+    '\n"pps per core" = forwarded pps / (worker CPU / 100%): what one whole core would forward at the measured cost.',
+  );
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} on ${cpus().length} cores`,
+  );
   const drops = rows.filter((r) => r.sinkDropsPerS > 0);
   if (drops.length > 0)
     console.log(
-      `\nsink-side kernel drops seen in ${drops.length} case(s): there the sinks, not the worker, may limit "forwarded".`,
+      `sink-side kernel drops seen in ${drops.length} case(s): there the sinks, not the worker, may limit "forwarded".`,
     );
   if (values.json)
     await writeFile(values.json, JSON.stringify({ pps, seconds, warmup, payload, rows }, null, 2));
