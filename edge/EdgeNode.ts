@@ -6,7 +6,9 @@ import type { Hono } from 'hono';
 import type { Cluster } from 'ioredis';
 import { KeySet } from '../lib/auth/keys';
 import { TokenService } from '../lib/auth/tokens';
+import { CHAT_TOPIC, createKafka, REGION_TOPICS } from '../lib/kafka';
 import { createRedisCluster } from '../lib/redis';
+import { ChatService } from './chat/ChatService';
 import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
 import { createApp } from './http/app';
@@ -16,6 +18,7 @@ import { RoomDirectory } from './routing/RoomDirectory';
 
 /** A hard cap for one WebSocket frame; the signaling layer refuses frames over 64 KiB with TOO_LARGE. */
 const WS_MAX_PAYLOAD = 1024 * 1024;
+const CHAT_PARTITIONS = REGION_TOPICS.find((t) => t.name === CHAT_TOPIC)!.partitions;
 const DEFAULT_WEB_DIR = fileURLToPath(new URL('../web/dist', import.meta.url));
 
 /**
@@ -26,6 +29,7 @@ export class EdgeNode {
   readonly config: EdgeConfig;
   readonly #redis: Cluster;
   readonly #pool: WorkerPool;
+  readonly #chat: ChatService;
   readonly manager: ConferenceManager;
   readonly #server: ServerType;
   readonly url: string;
@@ -33,7 +37,9 @@ export class EdgeNode {
 
   static async start(config: EdgeConfig, keys: KeySet = KeySet.fromEnv()): Promise<EdgeNode> {
     const redis = createRedisCluster(config.redisNodes);
+    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.nodeId });
     let pool: WorkerPool | undefined;
+    let chat: ChatService | undefined;
     try {
       await redis.ping();
       pool = await WorkerPool.create({
@@ -43,11 +49,25 @@ export class EdgeNode {
         basePort: config.rtc.basePort,
         rtcPortRange: config.rtc.portRange,
       });
+      // The chat consumer delivers to conferences, which exist once the node is built; it joins its group
+      // before the node listens, so no message sent to a room here is missed.
+      let manager: ConferenceManager | undefined;
+      chat = new ChatService(kafka, redis, {
+        region: config.region,
+        node: config.nodeId,
+        partitions: CHAT_PARTITIONS,
+        hosts: (room) => manager?.get(room) !== undefined,
+        deliver: (room, message) => manager?.get(room)?.deliverChat(message),
+      });
+      await chat.start();
+      const chatService = chat;
       return await new Promise<EdgeNode>((resolve, reject) => {
-        const node = new EdgeNode(config, keys, redis, pool!, resolve);
+        const node = new EdgeNode(config, keys, redis, pool!, chatService, resolve);
+        manager = node.manager;
         node.#server.once('error', reject);
       });
     } catch (err) {
+      await chat?.close();
       pool?.close();
       redis.disconnect();
       throw err;
@@ -59,11 +79,13 @@ export class EdgeNode {
     keys: KeySet,
     redis: Cluster,
     pool: WorkerPool,
+    chat: ChatService,
     onListening: (node: EdgeNode) => void,
   ) {
     this.config = config;
     this.#redis = redis;
     this.#pool = pool;
+    this.#chat = chat;
     const tokens = new TokenService(keys);
     const directory = new RoomDirectory(redis);
     const registry = new NodeRegistry(redis, config.region);
@@ -74,6 +96,9 @@ export class EdgeNode {
       graceMs: config.graceMs,
       url: this.url,
       heartbeatMs: 1000,
+      placement: config.placement,
+      chat,
+      chatRate: { perSecond: 5, burst: 20 },
     });
     // createNodeWebSocket reads init.app only when an upgrade arrives; it is set once the app is composed.
     const wsInit = { app: undefined as unknown as Hono };
@@ -140,6 +165,7 @@ export class EdgeNode {
       this.#server.close(() => resolve());
       (this.#server as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
+    await this.#chat.close();
     this.#pool.close();
     this.#redis.disconnect();
   }

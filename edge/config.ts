@@ -23,6 +23,8 @@ const EnvSchema = z.object({
   MEETVIEW_DEV_TOKENS: z.enum(['0', '1', 'true', 'false']).default('0'),
   MEETVIEW_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   MEETVIEW_REDIS_NODES: z.string().optional(),
+  MEETVIEW_KAFKA_BROKERS: z.string().optional(),
+  MEETVIEW_PLACEMENT: z.enum(['home', 'local']).default('home'),
   MEETVIEW_MESH_FILE: z.string().optional(),
   MEETVIEW_WEB_DIR: z.string().optional(),
 });
@@ -42,6 +44,12 @@ export interface EdgeConfig {
   devTokens: boolean;
   graceMs: number;
   redisNodes: { host: string; port: number }[];
+  kafkaBrokers: string[];
+  /**
+   * 'home': a room lives on one edge of the region and clients reaching another edge are redirected;
+   * 'local': every edge serves whoever reaches it (rooms span edges; chat crosses through Kafka).
+   */
+  placement: 'home' | 'local';
   webDir: string | undefined;
 }
 
@@ -67,6 +75,8 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
     devTokens: e.MEETVIEW_DEV_TOKENS === '1' || e.MEETVIEW_DEV_TOKENS === 'true',
     graceMs: e.MEETVIEW_GRACE_MS,
     redisNodes: redisNodes(e.MEETVIEW_REGION, e.MEETVIEW_REDIS_NODES, e.MEETVIEW_MESH_FILE),
+    kafkaBrokers: kafkaBrokers(e.MEETVIEW_REGION, e.MEETVIEW_KAFKA_BROKERS, e.MEETVIEW_MESH_FILE),
+    placement: e.MEETVIEW_PLACEMENT,
     webDir: e.MEETVIEW_WEB_DIR,
   };
 }
@@ -84,4 +94,11 @@ function redisNodes(region: string, list: string | undefined, meshFile: string |
   const nodes = mesh.regions[region]?.redis?.nodes;
   if (!nodes?.length) throw new Error(`the mesh has no Redis Cluster for region "${region}"`);
   return nodes.map((n) => ({ host: n.host, port: n.port }));
+}
+
+function kafkaBrokers(region: string, list: string | undefined, meshFile: string | undefined): string[] {
+  if (list) return list.split(',').map((b) => b.trim());
+  const kafka = readMeshInfo(meshFile).regions[region]?.kafka;
+  if (!kafka) throw new Error(`the mesh has no Kafka for region "${region}"`);
+  return kafka.bootstrap.split(',');
 }

@@ -12,17 +12,33 @@ import type {
   TrackInfo,
   TrackSource,
 } from '../../proto/signaling/messages';
+import type { SequencedMessage } from '../chat/ChatHistory';
 import { MediaError } from '../media/MediaError';
 import type { Room } from '../media/Room';
 import { TypedEmitter } from '../media/TypedEmitter';
 import type { RoomDirectory } from '../routing/RoomDirectory';
+import { RateLimiter } from '../signaling/RateLimiter';
 import { Participant, type ParticipantLink } from './Participant';
+
+/** The chat service as a conference sees it (edge/chat/ChatService). */
+export interface ChatPort {
+  send(
+    room: string,
+    from: { identity: string; name: string },
+    req: { text: string; to?: string; clientMessageId?: string },
+  ): Promise<{ messageId: string; ts: number }>;
+  system(room: string, about: { identity: string; name: string }, text: string): Promise<string>;
+  recent(room: string, afterMessageId: string | undefined, limit?: number): Promise<SequencedMessage[]>;
+}
 
 export interface ConferenceOptions {
   region: string;
   node: string;
   /** How long a participant whose socket dropped is kept for a resume. */
   graceMs: number;
+  chat: ChatPort;
+  /** Chat messages per second (and burst) one participant may send. */
+  chatRate: { perSecond: number; burst: number };
 }
 
 export type ConferenceEvents = {
@@ -50,6 +66,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   readonly #opts: ConferenceOptions;
   readonly #participants = new Map<string, Participant>();
   readonly #keyframeTimers = new Map<string, NodeJS.Timeout[]>();
+  readonly #chatLimiters = new WeakMap<Participant, RateLimiter>();
   #lastAudioLevels = 0;
   #closed = false;
 
@@ -89,12 +106,17 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
    * Joins or resumes: a participant still held from a dropped socket re-attaches with everything it had;
    * otherwise a new participant enters and the others are told.
    */
-  async join(claims: ParticipantClaims, link: ParticipantLink): Promise<ResponseData['join']> {
+  async join(
+    claims: ParticipantClaims,
+    link: ParticipantLink,
+    lastMessageId?: string,
+  ): Promise<ResponseData['join']> {
     this.#assertOpen();
     let participant = this.#participants.get(claims.identity);
     const resumed = participant !== undefined;
     if (participant) {
       participant.grants = claims.grants;
+      participant.hold();
       participant.attach(link, CloseCode.Replaced);
     } else {
       const info: ParticipantInfo = {
@@ -115,17 +137,58 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       // A concurrent join of the same identity may have won while we wrote to Redis.
       participant = this.#participants.get(claims.identity);
       if (participant) {
+        participant.hold();
         participant.attach(link, CloseCode.Replaced);
       } else {
         participant = new Participant(info, claims.grants);
+        participant.hold();
         participant.attach(link, CloseCode.Replaced);
         this.#participants.set(info.identity, participant);
         const p = participant;
         p.on('gracetimeout', () => void this.leave(p, 'timeout'));
         this.#broadcast('participant.joined', { participant: info }, info.identity);
+        this.#systemChat(info, 'joined');
       }
     }
-    return this.#snapshot(participant, resumed);
+    let chat: SequencedMessage[] = [];
+    try {
+      chat = await this.#opts.chat.recent(this.name, lastMessageId);
+    } catch (err) {
+      console.error(`[conference ${this.name}] chat history unavailable: ${(err as Error).message}`);
+    }
+    participant.chatSentUpTo(chat.at(-1)?.seq ?? -1);
+    return { ...this.#snapshot(participant, resumed), chat };
+  }
+
+  /** A chat message from the log, for the participants here that it is for. */
+  deliverChat(message: SequencedMessage): void {
+    if (message.to) {
+      for (const identity of new Set([message.to, message.from.identity]))
+        this.#participants.get(identity)?.deliverChat(message);
+      return;
+    }
+    for (const p of this.#participants.values()) p.deliverChat(message);
+  }
+
+  async sendChat(
+    p: Participant,
+    req: { text: string; to?: string; clientMessageId?: string },
+  ): Promise<ResponseData['chat.send']> {
+    this.#requireGrant(p, 'chat');
+    let limiter = this.#chatLimiters.get(p);
+    if (!limiter) {
+      limiter = new RateLimiter(this.#opts.chatRate.perSecond, this.#opts.chatRate.burst);
+      this.#chatLimiters.set(p, limiter);
+    }
+    if (!limiter.take()) throw new SignalingError(ErrorCode.RateLimited, 'too many chat messages; slow down');
+    return this.#opts.chat.send(this.name, { identity: p.identity, name: p.info.name }, req);
+  }
+
+  async chatHistory(
+    after: string | undefined,
+    limit: number | undefined,
+  ): Promise<ResponseData['chat.history']> {
+    return { messages: await this.#opts.chat.recent(this.name, after, limit) };
   }
 
   /** The socket of a participant dropped: keep it for the grace period. */
@@ -133,15 +196,23 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     participant.detach(link, this.#opts.graceMs);
   }
 
-  async leave(participant: Participant, reason: string, closeCode: number = CloseCode.Left): Promise<void> {
+  /** `closeCode` null: the caller closes the socket itself (after answering the leave request). */
+  async leave(
+    participant: Participant,
+    reason: string,
+    closeCode: number | null = CloseCode.Left,
+  ): Promise<void> {
     if (participant.left || this.#participants.get(participant.identity) !== participant) return;
     this.#participants.delete(participant.identity);
     const producerIds = [...participant.producers.keys()];
     for (const consumerId of participant.consumers.keys()) this.#clearKeyframeRetries(consumerId);
     participant.markLeft(closeCode, reason);
+    for (const producerId of producerIds)
+      this.#broadcast('track.unpublished', { producerId, identity: participant.identity });
     // Closing the peer's transports closes its producers, which closes the others' consumers of them.
     this.#media.closePeer(participant.identity);
     this.#broadcast('participant.left', { identity: participant.identity, reason });
+    this.#systemChat(participant.info, 'left');
     await this.#directory
       .removeParticipant(this.name, participant.identity, producerIds)
       .catch((err) =>
@@ -339,7 +410,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
 
   // ---- internals ---------------------------------------------------------------------------------
 
-  #snapshot(self: Participant, resumed: boolean): ResponseData['join'] {
+  #snapshot(self: Participant, resumed: boolean): Omit<ResponseData['join'], 'chat'> {
     const participants = [...this.#participants.values()].map((p) => p.info);
     const tracks: TrackInfo[] = [];
     for (const p of this.#participants.values())
@@ -415,6 +486,15 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       // The worker died or the pool closed: clients reconnect and get a fresh conference.
       if (!this.#closed) this.close(`media ${reason}`, 1012);
     });
+  }
+
+  // "joined"/"left" lines in the chat travel the chat path, so every edge and region shows them in order.
+  #systemChat(about: ParticipantInfo, text: string): void {
+    this.#opts.chat
+      .system(this.name, { identity: about.identity, name: about.name }, text)
+      .catch((err) =>
+        console.error(`[conference ${this.name}] system chat "${text}" failed: ${(err as Error).message}`),
+      );
   }
 
   #broadcast<M extends NotificationMethod>(method: M, data: Notifications[M], except?: string): void {

@@ -9,6 +9,7 @@ export type Placement = { kind: 'local'; conference: Conference } | { kind: 'red
 export interface ConferenceManagerOptions extends ConferenceOptions {
   url: string;
   heartbeatMs: number;
+  placement: 'home' | 'local';
 }
 
 /**
@@ -80,6 +81,7 @@ export class ConferenceManager {
     if (this.#closed) throw new SignalingError(ErrorCode.Unavailable, 'this edge is shutting down');
     const local = this.#conferences.get(room);
     if (local && !local.closed) return { kind: 'local', conference: local };
+    if (this.#opts.placement === 'local') return { kind: 'local', conference: await this.#open(room) };
     const me = this.#opts.node;
     try {
       for (let attempt = 0; attempt < 3; attempt++) {

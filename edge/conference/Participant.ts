@@ -49,7 +49,12 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
   readonly consumers = new Map<string, ConsumeResult>();
   /** The client's RTP capabilities, sent with its first consume (mediasoup-client's device.rtpCapabilities). */
   rtpCapabilities: unknown;
+  /** seq of the last chat message sent to this participant's socket. */
+  lastChatSeq = -1;
   #link: ParticipantLink | undefined;
+  /** While a join is being answered, notifications wait here so none overtakes the join response. */
+  #held: { method: NotificationMethod; data: unknown }[] | undefined;
+  #chatFloor = -1;
   #graceTimer: NodeJS.Timeout | undefined;
   #left = false;
 
@@ -91,17 +96,50 @@ export class Participant extends TypedEmitter<ParticipantEvents> {
 
   notify<M extends NotificationMethod>(method: M, data: Notifications[M]): void {
     // While detached, notifications are dropped: a resuming client receives a fresh snapshot instead.
-    this.#link?.notify(method, data);
+    if (this.#held) this.#held.push({ method, data });
+    else this.#link?.notify(method, data);
   }
 
-  /** Marks the participant gone and closes its socket, if any. Idempotent. */
-  markLeft(code: number, reason: string): void {
+  /**
+   * Sends a chat message unless this participant already has it. A detached participant does not
+   * advance: it receives the message from the history when it resumes.
+   */
+  deliverChat(message: Notifications['chat.message'] & { seq: number }): void {
+    if (message.seq <= this.lastChatSeq || (!this.#link && !this.#held)) return;
+    this.lastChatSeq = message.seq;
+    this.notify('chat.message', message);
+  }
+
+  /** Holds notifications until release(): used while the join response is being prepared. */
+  hold(): void {
+    this.#held ??= [];
+    this.#chatFloor = -1;
+  }
+
+  /** The join response carries chat up to `seq`: held chat messages up to it are not sent again. */
+  chatSentUpTo(seq: number): void {
+    this.#chatFloor = seq;
+    this.lastChatSeq = Math.max(this.lastChatSeq, seq);
+  }
+
+  /** Sends what was held, in order (call after the join response is sent). */
+  release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    for (const n of held ?? []) {
+      if (n.method === 'chat.message' && ((n.data as { seq: number }).seq ?? -1) <= this.#chatFloor) continue;
+      this.#link?.notify(n.method, n.data as never);
+    }
+  }
+
+  /** Marks the participant gone and closes its socket (unless `code` is null). Idempotent. */
+  markLeft(code: number | null, reason: string): void {
     if (this.#left) return;
     this.#left = true;
     this.#clearGrace();
     const link = this.#link;
     this.#link = undefined;
-    link?.close(code, reason);
+    if (code !== null) link?.close(code, reason);
     this.removeAllListeners();
   }
 

@@ -78,7 +78,7 @@ export class Connection implements ParticipantLink {
       );
     if (byteLength > MAX_FRAME_BYTES)
       return this.#reply(
-        null,
+        leadingId(raw),
         new SignalingError(ErrorCode.TooLarge, `frame of ${byteLength} bytes exceeds ${MAX_FRAME_BYTES}`),
       );
     let json: unknown;
@@ -107,10 +107,18 @@ export class Connection implements ParticipantLink {
         new SignalingError(ErrorCode.BadRequest, `invalid ${method} data: ${issues(parsed.error)}`),
       );
     try {
-      const result = method === 'join' ? await this.#join() : await this.#dispatch(method, parsed.data);
-      this.#reply(id, null, result);
+      if (method === 'join') {
+        const result = await this.#join((parsed.data as RequestData<'join'>).lastMessageId);
+        this.#reply(id, null, result);
+      } else {
+        this.#reply(id, null, await this.#dispatch(method, parsed.data));
+        if (method === 'leave') this.close(CloseCode.Left, 'left');
+      }
     } catch (err) {
       this.#reply(id, err);
+    } finally {
+      // Notifications held while the join was answered follow the response, never precede it.
+      if (method === 'join') this.#participant?.release();
     }
   }
 
@@ -120,7 +128,7 @@ export class Connection implements ParticipantLink {
     if (this.#conference && this.#participant) this.#conference.detach(this.#participant, this);
   }
 
-  async #join() {
+  async #join(lastMessageId: string | undefined) {
     if (this.#participant && !this.#participant.left)
       throw new SignalingError(ErrorCode.BadRequest, 'already joined on this connection');
     const placement = await this.#manager.place(this.#claims.room);
@@ -136,10 +144,12 @@ export class Connection implements ParticipantLink {
       );
     }
     const conference = placement.conference;
-    const snapshot = await conference.join(this.#claims, this);
     this.#conference = conference;
-    this.#participant = conference.participant(this.#claims.identity);
-    return snapshot;
+    try {
+      return await conference.join(this.#claims, this, lastMessageId);
+    } finally {
+      this.#participant = conference.participant(this.#claims.identity);
+    }
   }
 
   async #dispatch<M extends Exclude<keyof typeof handlers, never>>(method: M, data: unknown) {
@@ -173,6 +183,13 @@ export class Connection implements ParticipantLink {
       // The socket is going away; its close event does the cleanup.
     }
   }
+}
+
+// The id of an oversized frame, read from its start without parsing the whole frame.
+function leadingId(raw: string): Id {
+  const m = /^\s*\{\s*"id"\s*:\s*(\d{1,15}|"[^"\\]{1,64}")/.exec(raw.slice(0, 100));
+  if (!m?.[1]) return null;
+  return m[1].startsWith('"') ? m[1].slice(1, -1) : Number(m[1]);
 }
 
 function issues(error: { issues: { path: PropertyKey[]; message: string }[] }): string {

@@ -1,4 +1,3 @@
-import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
 import type { Method, RequestData, ResponseData } from '../../proto/signaling/messages';
 import type { Conference } from '../conference/Conference';
 import type { Participant } from '../conference/Participant';
@@ -21,7 +20,8 @@ type Handler<M extends Method> = (
  */
 export const handlers: { [M in Exclude<Method, 'join'>]: Handler<M> } = {
   leave: async ({ conference, participant }) => {
-    await conference.leave(participant, 'left');
+    // The Connection closes the socket once this answer is sent.
+    await conference.leave(participant, 'left', null);
     return {};
   },
   'transport.create': ({ conference, participant }, d) =>
@@ -63,10 +63,6 @@ export const handlers: { [M in Exclude<Method, 'join'>]: Handler<M> } = {
     await conference.requestKeyFrame(participant, d.consumerId);
     return {};
   },
-  'chat.send': () => {
-    throw new SignalingError(ErrorCode.Unavailable, 'chat is not available on this edge yet');
-  },
-  'chat.history': () => {
-    throw new SignalingError(ErrorCode.Unavailable, 'chat is not available on this edge yet');
-  },
+  'chat.send': ({ conference, participant }, d) => conference.sendChat(participant, d),
+  'chat.history': ({ conference }, d) => conference.chatHistory(d.after, d.limit),
 };

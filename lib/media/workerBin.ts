@@ -23,12 +23,15 @@ function mediasoupDir(): string {
 
 function isMediasoupPackage(dir: string): boolean {
   const file = join(dir, 'package.json');
-  return existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'mediasoup';
+  return (
+    existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'mediasoup'
+  );
 }
 
 /** The mediasoup version installed in node_modules: the worker must match it exactly. */
 export function mediasoupVersion(): string {
-  return (JSON.parse(readFileSync(join(mediasoupDir(), 'package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(join(mediasoupDir(), 'package.json'), 'utf8')) as { version: string })
+    .version;
 }
 
 /** Where the offline build (scripts/mediasoup/build-worker.sh) puts the worker for this mediasoup version. */

@@ -117,6 +117,8 @@ export interface ChatMessageInfo {
   to?: string;
   /** 'system' for joined/left/file messages written by the server. */
   kind?: 'user' | 'system';
+  /** Position in the room's log: increases with every message of the room. */
+  seq?: number;
 }
 
 export interface TransportInfo {
@@ -143,6 +145,11 @@ export interface ResponseData {
     producers: { producerId: string; kind: MediaKind; source: TrackSource; paused: boolean }[];
     /** On resume: the consumers kept for this participant. */
     consumers: ConsumeResult[];
+    /**
+     * Chat after the `lastMessageId` the client sent (the most recent messages when it sent none). The
+     * live `chat.message` notifications continue right after the last of these: no gap, no repeat.
+     */
+    chat: ChatMessageInfo[];
   };
   leave: Record<string, never>;
   'transport.create': TransportInfo;

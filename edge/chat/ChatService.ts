@@ -1,0 +1,348 @@
+import type { Cluster } from 'ioredis';
+import { type Consumer, type EachBatchPayload, type Kafka, Partitioners, type Producer } from 'kafkajs';
+import { ulid } from 'ulid';
+import { ACKS_ALL, CHAT_TOPIC, createConsumer, createProducer } from '../../lib/kafka';
+import { roomKey } from '../../lib/redis';
+import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/events/v1/events';
+import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
+import type { ChatMessageInfo } from '../../proto/signaling/messages';
+import { ChatHistory, HISTORY_CAP, type SequencedMessage } from './ChatHistory';
+import { checkChatText } from './chatText';
+
+export interface ChatSender {
+  identity: string;
+  name: string;
+}
+
+export interface ChatServiceOptions {
+  region: string;
+  node: string;
+  /** Partitions of the chat topic (to find a room's partition when rebuilding its history). */
+  partitions: number;
+  /** Called for every new message of a room this edge hosts, in the room's order. */
+  deliver: (room: string, message: SequencedMessage) => void;
+  /** Whether this edge hosts the room now (only hosted rooms are cached and delivered). */
+  hosts: (room: string) => boolean;
+}
+
+/** How long a client's message id is remembered, so a retried send is acknowledged once. */
+const CLIENT_ID_TTL_S = 600;
+const MAX_BATCH = 500;
+const RECENT_IDS_PER_ROOM = 2000;
+
+/**
+ * Chat through Kafka: a send is produced to the region's chat topic (keyed by room, idempotent
+ * producer, acks=all) and acknowledged once Kafka has it; every edge consumes the topic (its own
+ * consumer group) and delivers each message to the participants it hosts, in the partition's order,
+ * after caching it in the room's Redis history. Sends made in the same tick share one produce request.
+ */
+export class ChatService {
+  readonly #kafka: Kafka;
+  readonly #redis: Cluster;
+  readonly #history: ChatHistory;
+  readonly #opts: ChatServiceOptions;
+  readonly #producer: Producer;
+  readonly #consumer: Consumer;
+  readonly #recentIds = new Map<string, Set<string>>();
+  readonly #rebuilding = new Map<string, Promise<void>>();
+  #queue: { envelope: Envelope; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #flushing = false;
+  #closed = false;
+
+  constructor(kafka: Kafka, redis: Cluster, opts: ChatServiceOptions) {
+    this.#kafka = kafka;
+    this.#redis = redis;
+    this.#history = new ChatHistory(redis);
+    this.#opts = opts;
+    this.#producer = createProducer(kafka);
+    this.#consumer = createConsumer(kafka, { groupId: `meetview-edge-${opts.node}` });
+  }
+
+  get history(): ChatHistory {
+    return this.#history;
+  }
+
+  /** Connects the producer and starts consuming; resolves once this edge's consumer has joined its group. */
+  async start(): Promise<void> {
+    await this.#producer.connect();
+    await this.#consumer.connect();
+    const joined = new Promise<void>((resolve) => {
+      const off = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+        off();
+        resolve();
+      });
+    });
+    await this.#consumer.subscribe({ topics: [CHAT_TOPIC], fromBeginning: false });
+    await this.#consumer.run({
+      partitionsConsumedConcurrently: this.#opts.partitions,
+      eachBatch: (payload) => this.#onBatch(payload),
+    });
+    await joined;
+  }
+
+  /** Validates and produces a participant's message; resolves with its id once Kafka has it. */
+  async send(
+    room: string,
+    from: ChatSender,
+    req: { text: string; to?: string; clientMessageId?: string },
+  ): Promise<{ messageId: string; ts: number }> {
+    const text = checkChatText(req.text);
+    if (req.to !== undefined && req.to !== from.identity) {
+      const present = await this.#redis.hexists(roomKey(room, 'participants'), req.to);
+      if (!present) throw new SignalingError(ErrorCode.NotFound, `no participant "${req.to}" in this room`);
+    }
+    const messageId = ulid();
+    const ts = Date.now();
+    let dedupeKey: string | undefined;
+    if (req.clientMessageId) {
+      // A retried send (same client id) gets the first send's answer and is not posted twice.
+      dedupeKey = roomKey(
+        room,
+        'chat',
+        'cmid',
+        encodeURIComponent(from.identity),
+        encodeURIComponent(req.clientMessageId),
+      );
+      const stored = await this.#redis.set(
+        dedupeKey,
+        JSON.stringify({ messageId, ts }),
+        'EX',
+        CLIENT_ID_TTL_S,
+        'NX',
+      );
+      if (stored === null) {
+        const prior = await this.#redis.get(dedupeKey);
+        if (prior) return JSON.parse(prior) as { messageId: string; ts: number };
+      }
+    }
+    const envelope = this.#envelope(room, messageId, ts, {
+      from: { identity: from.identity, name: from.name, region: this.#opts.region, node: this.#opts.node },
+      text,
+      to: req.to ?? '',
+      kind: ChatKind.CHAT_KIND_USER,
+      clientMessageId: req.clientMessageId ?? '',
+    });
+    try {
+      await this.#produce(envelope);
+    } catch (err) {
+      if (dedupeKey) await this.#redis.del(dedupeKey).catch(() => undefined);
+      throw new SignalingError(
+        ErrorCode.Unavailable,
+        `the message was not stored: ${(err as Error).message}`,
+      );
+    }
+    return { messageId, ts };
+  }
+
+  /** A message written by the system (joined, left, file offered), on the same path as people's. */
+  async system(room: string, about: ChatSender, text: string): Promise<string> {
+    const messageId = ulid();
+    await this.#produce(
+      this.#envelope(room, messageId, Date.now(), {
+        from: {
+          identity: about.identity,
+          name: about.name,
+          region: this.#opts.region,
+          node: this.#opts.node,
+        },
+        text,
+        to: '',
+        kind: ChatKind.CHAT_KIND_SYSTEM,
+        clientMessageId: '',
+      }),
+    );
+    return messageId;
+  }
+
+  /**
+   * The room's messages after `afterMessageId` (the newest `limit` when it is unknown or absent),
+   * rebuilding the Redis cache from Kafka first if it was lost.
+   */
+  async recent(room: string, afterMessageId: string | undefined, limit = 50): Promise<SequencedMessage[]> {
+    await this.ensureHistory(room);
+    const afterSeq = afterMessageId ? await this.#history.seqOf(room, afterMessageId) : undefined;
+    return this.#history.after(room, afterSeq, limit);
+  }
+
+  /** Rebuilds a room's history from its Kafka partition when Redis does not have it. */
+  async ensureHistory(room: string): Promise<void> {
+    if (await this.#history.isBuilt(room)) return;
+    let pending = this.#rebuilding.get(room);
+    if (!pending) {
+      pending = this.#rebuild(room).finally(() => this.#rebuilding.delete(room));
+      this.#rebuilding.set(room, pending);
+    }
+    await pending;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#consumer.disconnect().catch(() => undefined);
+    await this.#producer.disconnect().catch(() => undefined);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  #envelope(room: string, id: string, ts: number, chat: ChatMessage): Envelope {
+    return {
+      id,
+      room,
+      originRegion: this.#opts.region,
+      originNode: this.#opts.node,
+      tsMs: ts,
+      payload: { $case: 'chat', value: chat },
+    };
+  }
+
+  #produce(envelope: Envelope): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('chat service is closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ envelope, resolve, reject });
+      if (!this.#flushing) setImmediate(() => void this.#flush());
+      this.#flushing = true;
+    });
+  }
+
+  // One produce request at a time (the idempotent producer allows one in flight); sends that arrive
+  // meanwhile wait and go together in the next request.
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      try {
+        await this.#producer.send({
+          topic: CHAT_TOPIC,
+          acks: ACKS_ALL,
+          messages: batch.map(({ envelope }) => ({
+            key: envelope.room,
+            value: Buffer.from(Envelope.encode(envelope).finish()),
+            timestamp: String(envelope.tsMs),
+          })),
+        });
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.#flushing = false;
+  }
+
+  async #onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+    const byRoom = new Map<string, SequencedMessage[]>();
+    for (const record of batch.messages) {
+      const message = this.#decode(record.value, Number(record.offset));
+      if (!message || !this.#opts.hosts(message.room) || this.#seen(message)) continue;
+      const list = byRoom.get(message.room);
+      if (list) list.push(message);
+      else byRoom.set(message.room, [message]);
+    }
+    // Cache first, then deliver: a participant who joins in between finds the message in the history.
+    await Promise.all(
+      [...byRoom].map(async ([room, messages]) => {
+        await this.#history.append(room, messages).catch((err) => {
+          console.error(`[chat] history append for ${room} failed: ${(err as Error).message}`);
+        });
+        for (const m of messages) this.#opts.deliver(room, m);
+      }),
+    );
+    await heartbeat();
+  }
+
+  #decode(value: Buffer | null, seq: number): SequencedMessage | undefined {
+    if (!value) return undefined;
+    let env: Envelope;
+    try {
+      env = Envelope.decode(value);
+    } catch {
+      console.error('[chat] skipped a record that is not an envelope');
+      return undefined;
+    }
+    if (env.payload?.$case !== 'chat') return undefined;
+    const chat = env.payload.value;
+    const info: ChatMessageInfo = {
+      messageId: env.id,
+      room: env.room,
+      from: { identity: chat.from?.identity ?? '', name: chat.from?.name ?? '' },
+      text: chat.text,
+      ts: env.tsMs,
+      kind: chat.kind === ChatKind.CHAT_KIND_SYSTEM ? 'system' : 'user',
+      ...(chat.to ? { to: chat.to } : {}),
+    };
+    return { ...info, seq };
+  }
+
+  // Drops a message this edge has already handled (a redelivery after a rebalance or restart).
+  #seen(m: SequencedMessage): boolean {
+    let ids = this.#recentIds.get(m.room);
+    if (!ids) {
+      ids = new Set();
+      this.#recentIds.set(m.room, ids);
+    }
+    if (ids.has(m.messageId)) return true;
+    ids.add(m.messageId);
+    if (ids.size > RECENT_IDS_PER_ROOM) ids.delete(ids.values().next().value!);
+    return false;
+  }
+
+  async #rebuild(room: string): Promise<void> {
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      const partition = partitionFor(room, this.#opts.partitions);
+      const offsets = await admin.fetchTopicOffsets(CHAT_TOPIC);
+      const p = offsets.find((o) => o.partition === partition);
+      const low = Number(p?.low ?? 0);
+      const high = Number(p?.high ?? 0);
+      const kept: SequencedMessage[] = [];
+      if (high > low) {
+        const reader = this.#kafka.consumer({
+          groupId: `meetview-rebuild-${this.#opts.node}-${ulid()}`,
+          maxWaitTimeInMs: 50,
+        });
+        await reader.connect();
+        try {
+          await reader.subscribe({ topic: CHAT_TOPIC, fromBeginning: true });
+          await new Promise<void>((resolve, reject) => {
+            reader
+              .run({
+                eachBatch: async ({ batch }) => {
+                  if (batch.partition !== partition) return;
+                  for (const record of batch.messages) {
+                    const offset = Number(record.offset);
+                    if (offset >= high) break;
+                    const m =
+                      record.key?.toString() === room ? this.#decode(record.value, offset) : undefined;
+                    if (m) {
+                      kept.push(m);
+                      if (kept.length > HISTORY_CAP) kept.shift();
+                    }
+                  }
+                  if (Number(batch.lastOffset()) >= high - 1) resolve();
+                },
+              })
+              .catch(reject);
+          });
+        } finally {
+          await reader.disconnect().catch(() => undefined);
+        }
+      }
+      await this.#history.append(room, kept);
+      await this.#history.markBuilt(room);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}
+
+/** The partition kafkajs' default (Java-compatible) partitioner picks for a room key. */
+export function partitionFor(room: string, partitions: number): number {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({
+    partitionId: i,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return partitioner({ topic: CHAT_TOPIC, partitionMetadata, message: { key: room, value: null } });
+}

@@ -1,0 +1,370 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EdgeNode } from '../../../edge/EdgeNode';
+import { Mesh } from '../../../regions/launcher';
+import { startTestEdge, testTokens, wsUrl } from '../../support/edgeFixture';
+import { RequestError, SignalingTestClient } from '../../support/SignalingTestClient';
+
+// One region's Redis Cluster from the launcher, two edges of that region in this process.
+const PORT_BASE = 24000;
+let mesh: Mesh;
+let edge1: EdgeNode;
+let edge2: EdgeNode;
+const clients: SignalingTestClient[] = [];
+
+const VP8_PARAMS = {
+  codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, parameters: {}, rtcpFeedback: [] }],
+  headerExtensions: [],
+  encodings: [{ ssrc: 22220001 }],
+  rtcp: { cname: 'test', reducedSize: true },
+};
+
+async function mint(opts: { room: string; identity: string; name?: string; grants?: object; ttl?: number }) {
+  const { token } = await testTokens.mint({
+    room: opts.room,
+    identity: opts.identity,
+    name: opts.name ?? opts.identity,
+    ...(opts.grants ? { grants: opts.grants } : {}),
+    ...(opts.ttl !== undefined ? { ttlSeconds: opts.ttl } : {}),
+  });
+  return token;
+}
+
+/** Connects without joining (for checks that happen before placement). */
+async function connect(
+  edge: EdgeNode,
+  opts: { room: string; identity: string; grants?: object; extra?: string },
+) {
+  const token = await mint(opts);
+  const c = await SignalingTestClient.connect(wsUrl(edge, token, opts.extra));
+  clients.push(c);
+  return { client: c, token };
+}
+
+/** Joins the room wherever it lives, following a redirect like the web client does. */
+async function join(
+  opts: { room: string; identity: string; name?: string; grants?: object },
+  via: EdgeNode = edge1,
+) {
+  const token = await mint(opts);
+  const r = await SignalingTestClient.joinAnywhere(`${via.url.replace('http', 'ws')}/rtc`, token);
+  clients.push(r.client);
+  return { ...r, token };
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return e instanceof RequestError ? e.code : `thrown: ${(e as Error).message}`;
+  }
+}
+
+beforeAll(async () => {
+  mesh = await Mesh.start({
+    name: 'test-edge-signaling',
+    portBase: PORT_BASE,
+    regions: ['seoul'],
+    core: false,
+    mirrorMaker: false,
+  });
+  const block = mesh.ports.block(mesh.catalogue.regions.find((r) => r.id === 'seoul')!.index);
+  edge1 = await startTestEdge(mesh.info, {
+    region: 'seoul',
+    index: 1,
+    httpPort: block + 50,
+    rtcPort: block + 70,
+    graceMs: 1500,
+  });
+  edge2 = await startTestEdge(mesh.info, {
+    region: 'seoul',
+    index: 2,
+    httpPort: block + 51,
+    rtcPort: block + 72,
+    graceMs: 1500,
+  });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.drop();
+  await edge1?.close();
+  await edge2?.close();
+  await mesh?.stop();
+});
+
+describe('edge HTTP', () => {
+  it('answers health and readiness', async () => {
+    const h = await fetch(`${edge1.url}/healthz`);
+    expect(h.status).toBe(200);
+    const r = await fetch(`${edge1.url}/readyz`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({
+      ok: true,
+      checks: { redis: 'ok', workers: 'ok' },
+      node: 'seoul-edge-1',
+    });
+  });
+
+  it('mints dev tokens and validates the request', async () => {
+    const ok = await fetch(`${edge1.url}/api/dev/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room: 'daily', identity: 'u1', name: '김민준' }),
+    });
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as { token: string; url: string };
+    expect(body.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/rtc\?token=/);
+    expect((await testTokens.verify(body.token)).name).toBe('김민준');
+    const bad = await fetch(`${edge1.url}/api/dev/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room: '../etc', identity: '', name: 'x' }),
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
+  });
+});
+
+describe('token checks on the signaling socket', () => {
+  const cases: [string, () => Promise<string>, string][] = [
+    ['no token', async () => `${edge1.url.replace('http', 'ws')}/rtc`, 'INVALID_TOKEN'],
+    [
+      'garbage token',
+      async () => `${edge1.url.replace('http', 'ws')}/rtc?token=abc.def.ghi`,
+      'INVALID_TOKEN',
+    ],
+    [
+      'expired token',
+      async () =>
+        wsUrl(edge1, (await testTokens.mint({ room: 'r1', identity: 'x', name: 'x', ttlSeconds: -5 })).token),
+      'TOKEN_EXPIRED',
+    ],
+    [
+      'token of another room',
+      async () =>
+        wsUrl(edge1, (await testTokens.mint({ room: 'r1', identity: 'x', name: 'x' })).token, '&room=r2'),
+      'WRONG_ROOM',
+    ],
+    [
+      'no join grant',
+      async () =>
+        wsUrl(
+          edge1,
+          (await testTokens.mint({ room: 'r1', identity: 'x', name: 'x', grants: { join: false } })).token,
+        ),
+      'FORBIDDEN',
+    ],
+  ];
+  for (const [name, url, expected] of cases) {
+    it(`refuses ${name} with ${expected} and close code 4401`, async () => {
+      const c = await SignalingTestClient.connect(await url());
+      clients.push(c);
+      expect(await c.closed()).toBe(4401);
+      const refused = await c.waitFor('session.refused');
+      expect(refused.code).toBe(expected);
+      expect(refused.message.length).toBeGreaterThan(5);
+    });
+  }
+});
+
+describe('join, notifications, leave', () => {
+  it('joins with a snapshot, tells the others, publishes and consumes, and leaves', async () => {
+    const { client: a, join: ja } = await join({ room: 'standup', identity: 'alice', name: 'Alice' });
+    expect(ja.self).toMatchObject({
+      identity: 'alice',
+      name: 'Alice',
+      region: 'seoul',
+      node: 'seoul-edge-1',
+    });
+    expect(ja.resumed).toBe(false);
+    expect(
+      (ja.routerRtpCapabilities as { codecs: { mimeType: string }[] }).codecs.map((c) => c.mimeType),
+    ).toEqual(expect.arrayContaining(['audio/opus', 'video/VP8', 'video/VP9', 'video/H264']));
+
+    const { client: b, join: jb } = await join({ room: 'standup', identity: 'bob', name: 'Bob' }, edge2);
+    expect(jb.self.node).toBe(ja.self.node);
+    expect(jb.participants.map((p) => p.identity).sort()).toEqual(['alice', 'bob']);
+    expect((await a.waitFor('participant.joined')).participant.identity).toBe('bob');
+
+    const send = await a.request('transport.create', { direction: 'send' });
+    const { producerId } = await a.request('produce', {
+      transportId: send.id,
+      kind: 'video',
+      source: 'camera',
+      rtpParameters: VP8_PARAMS,
+    });
+    const published = await b.waitFor('track.published');
+    expect(published.track).toMatchObject({ producerId, identity: 'alice', source: 'camera', kind: 'video' });
+
+    await b.request('transport.create', { direction: 'recv' });
+    const consumed = await b.request('consume', {
+      producerId,
+      rtpCapabilities: jb.routerRtpCapabilities as Record<string, unknown>,
+    });
+    expect(consumed).toMatchObject({
+      producerId,
+      identity: 'alice',
+      kind: 'video',
+      source: 'camera',
+      paused: true,
+    });
+    await b.request('consumer.resume', { consumerId: consumed.consumerId });
+    // Bob cannot act on Alice's track.
+    expect(await code(b.request('producer.close', { producerId }))).toBe('NOT_FOUND');
+    // A camera must be video; a second camera is refused.
+    expect(
+      await code(
+        a.request('produce', {
+          transportId: send.id,
+          kind: 'audio',
+          source: 'camera',
+          rtpParameters: VP8_PARAMS,
+        }),
+      ),
+    ).toBe('BAD_REQUEST');
+
+    await a.request('producer.close', { producerId });
+    expect((await b.waitFor('consumer.closed')).producerId).toBe(producerId);
+    expect((await b.waitFor('track.unpublished')).producerId).toBe(producerId);
+
+    await a.request('leave', {});
+    expect(await a.closed()).toBe(4000);
+    expect(await b.waitFor('participant.left')).toEqual({ identity: 'alice', reason: 'left' });
+  });
+
+  it('refuses to publish without the publish grant, and says so', async () => {
+    const { client } = await join({ room: 'webinar', identity: 'viewer', grants: { publish: false } });
+    const err = await client.request('transport.create', { direction: 'send' }).catch((e: RequestError) => e);
+    expect(err).toBeInstanceOf(RequestError);
+    expect((err as RequestError).code).toBe('FORBIDDEN');
+    expect((err as RequestError).message).toMatch(/publish/);
+    // Subscribing is still allowed.
+    expect(await code(client.request('transport.create', { direction: 'recv' }))).toBe('ok');
+  });
+});
+
+describe('bad input', () => {
+  it('answers every malformed frame with a typed error and keeps serving this and other clients', async () => {
+    const { client: pre } = await connect(edge1, { room: 'noisy', identity: 'n0' });
+    expect(
+      (await pre.raw({ id: 9002, method: 'transport.create', data: { direction: 'send' } })).error?.code,
+    ).toBe('NOT_JOINED');
+    const { client: other } = await join({ room: 'noisy', identity: 'n2' });
+    const { client: c } = await join({ room: 'noisy', identity: 'n1' });
+    expect((await c.raw('not json')).error?.code).toBe('BAD_REQUEST');
+    expect((await c.raw(Buffer.from([1, 2, 3]))).error?.code).toBe('BAD_REQUEST');
+    expect((await c.raw({ id: 9001, method: 'join', data: {}, extra: true })).error?.code).toBe(
+      'BAD_REQUEST',
+    );
+    expect((await c.raw({ id: 9001.5, method: 'join', data: {} })).error?.code).toBe('BAD_REQUEST');
+    expect((await c.raw({ id: 9003, method: 'nope', data: {} })).error?.code).toBe('UNKNOWN_METHOD');
+    expect((await c.raw({ id: 9004, method: 'x'.repeat(70_000), data: {} })).error?.code).toBe('TOO_LARGE');
+    expect(
+      (await c.raw({ id: 9005, method: 'transport.create', data: { direction: 'sideways' } })).error?.code,
+    ).toBe('BAD_REQUEST');
+    expect(
+      (
+        await c.raw({
+          id: 9006,
+          method: 'produce',
+          data: { transportId: 'nope', kind: 'video', source: 'camera', rtpParameters: {} },
+        })
+      ).error?.code,
+    ).toBe('NOT_FOUND');
+    expect((await c.raw({ id: 9007, method: 'join', data: {} })).error?.code).toBe('BAD_REQUEST'); // already joined
+    expect(c.closeCode).toBeUndefined();
+    expect(await code(other.request('transport.create', { direction: 'recv' }))).toBe('ok');
+    expect(await code(c.request('transport.create', { direction: 'recv' }))).toBe('ok');
+  });
+
+  it('rate-limits a flooding client without disturbing the others', async () => {
+    const { client: flood } = await join({ room: 'flood', identity: 'f1' });
+    const { client: calm } = await join({ room: 'flood', identity: 'f2' });
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => flood.raw({ id: 1000 + i, method: 'chat.history', data: {} })),
+    );
+    const limited = results.filter((r) => r.error?.code === 'RATE_LIMITED').length;
+    expect(limited).toBeGreaterThan(100);
+    // Every request got exactly one answer, and the calm client is served at once.
+    expect(results).toHaveLength(300);
+    expect(await code(calm.request('transport.create', { direction: 'recv' }))).toBe('ok');
+  });
+});
+
+describe('placement across the edges of a region', () => {
+  it('redirects a client that reaches another edge to the room’s home', async () => {
+    const { client: first, join: j } = await join({ room: 'placed', identity: 'p1' });
+    expect(first.closeCode).toBeUndefined();
+    const home = j.self.node;
+    const other = home === 'seoul-edge-1' ? edge2 : edge1;
+    const homeEdge = home === 'seoul-edge-1' ? edge1 : edge2;
+    const { client: lost } = await connect(other, { room: 'placed', identity: 'p2' });
+    expect(await code(lost.request('join', {}))).toBe('UNAVAILABLE');
+    const redirect = await lost.waitFor('session.redirect');
+    expect(redirect.node).toBe(home);
+    expect(redirect.url).toBe(`${homeEdge.url.replace('http', 'ws')}/rtc`);
+    expect(await lost.closed()).toBe(4302);
+  });
+
+  it('places each new room on the least-loaded edge', async () => {
+    const score = (e: EdgeNode) => {
+      const l = e.manager.load();
+      return l.participants * 10 + l.tracks * 2 + l.rooms;
+    };
+    const used = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      // Let both heartbeats publish the current load first.
+      await new Promise((r) => setTimeout(r, 1200));
+      const via = i % 2 ? edge1 : edge2;
+      const other = via === edge1 ? edge2 : edge1;
+      const expected = score(other) < score(via) ? other : via;
+      const { join: j } = await join({ room: `spread-${i}`, identity: 's' }, via);
+      expect(j.self.node).toBe(expected.config.nodeId);
+      used.add(j.self.node);
+    }
+    expect(used.size).toBe(2);
+  });
+});
+
+describe('reconnect', () => {
+  it('resumes a dropped socket within the grace period, and ends the session after it', async () => {
+    const room = 'resume';
+    const { client: stay, join: js } = await join({ room, identity: 'stay' });
+    const home = js.self.node === 'seoul-edge-1' ? edge1 : edge2;
+    const { client: a, token } = await join({ room, identity: 'flaky' }, home);
+    const send = await a.request('transport.create', { direction: 'send' });
+    const { producerId } = await a.request('produce', {
+      transportId: send.id,
+      kind: 'video',
+      source: 'camera',
+      rtpParameters: VP8_PARAMS,
+    });
+
+    a.drop();
+    await new Promise((r) => setTimeout(r, 300));
+    const again = await SignalingTestClient.connect(wsUrl(home, token));
+    clients.push(again);
+    const j = await again.request('join', {});
+    expect(j.resumed).toBe(true);
+    expect(j.transports.map((t) => t.id)).toEqual([send.id]);
+    expect(j.producers.map((p) => p.producerId)).toEqual([producerId]);
+    expect(
+      (await again.request('transport.restartIce', { transportId: send.id })).iceParameters,
+    ).toBeTruthy();
+    expect(stay.notifications.some((n) => n.method === 'participant.left')).toBe(false);
+
+    // A newer socket for the same identity replaces the older one.
+    const newer = await SignalingTestClient.connect(wsUrl(home, token));
+    clients.push(newer);
+    expect((await newer.request('join', {})).resumed).toBe(true);
+    expect(await again.closed()).toBe(4409);
+
+    // Past the grace period (1.5 s) the participant leaves and the others are told.
+    newer.drop();
+    expect(await stay.waitFor('participant.left', (d) => d.identity === 'flaky', 8000)).toEqual({
+      identity: 'flaky',
+      reason: 'timeout',
+    });
+    expect((await stay.waitFor('track.unpublished')).producerId).toBe(producerId);
+  });
+});
