@@ -58,6 +58,7 @@ function showPrejoin(route: Route): void {
     tokenPreview: preview,
     region: edgeInfo?.region ?? null,
     error,
+    hasToken: !noToken,
     blocked: noToken && !edgeInfo?.devTokens,
     onJoin: (choice) => join(route, choice),
   });

@@ -14,6 +14,8 @@ export interface PrejoinOptions {
   region: string | null;
   /** An error to show at once (no token and dev tokens off, a refused session, …). */
   error: Notice | null;
+  /** The link carries a token (even one that cannot be read): the server, not this form, checks it. */
+  hasToken: boolean;
   /** Joining is impossible (no token and no dev tokens): the button stays disabled. */
   blocked: boolean;
   /** Called with the user's choices; it rejects with a Notice-like error to show. */
@@ -57,6 +59,8 @@ export class PrejoinView {
   #disposed = false;
   #audioCtx: AudioContext | null = null;
   #meterFrame = 0;
+  /** The first capture; joining waits for it so that a fast click does not join without media. */
+  #ready: Promise<void> = Promise.resolve();
   readonly #offLang: () => void;
 
   constructor(opts: PrejoinOptions) {
@@ -108,7 +112,8 @@ export class PrejoinView {
           spellcheck: 'false',
         });
 
-    this.#errorBox = h('div', { class: 'error-box', 'data-testid': 'error', role: 'alert', hidden: true });
+    // The test id is set only while an error shows, so that a test waiting for `error` finds a real one.
+    this.#errorBox = h('div', { class: 'error-box', role: 'alert', hidden: true });
     this.#joinBtn = h('button', {
       type: 'submit',
       class: 'btn-primary btn-join',
@@ -182,20 +187,23 @@ export class PrejoinView {
     this.#offLang = onLangChange(() => this.#render());
     if (opts.error) this.showError(opts.error);
     this.#render();
-    void this.#start();
+    this.#ready = this.#start();
   }
 
-  showError(e: Notice | null): void {
+  /** Shows an error (or clears it with null); `text` replaces the standard message of the code. */
+  showError(e: Notice | null, text?: string): void {
     this.#errorBox.hidden = e === null;
     this.#errorBox.replaceChildren();
     if (!e) {
       this.#errorBox.removeAttribute('data-code');
+      this.#errorBox.removeAttribute('data-testid');
       return;
     }
     this.#errorBox.dataset.code = e.code;
+    this.#errorBox.dataset.testid = 'error';
     const detail =
       e.message && e.message !== errorText(e.code) ? h('div', { class: 'error-detail' }, e.message) : null;
-    this.#errorBox.append(icon('warning'), h('div', {}, h('div', {}, errorText(e.code)), detail));
+    this.#errorBox.append(icon('warning'), h('div', {}, h('div', {}, text ?? errorText(e.code)), detail));
   }
 
   /** Stops the preview; tracks handed to the meeting are not stopped. */
@@ -400,15 +408,15 @@ export class PrejoinView {
     if (this.#joining) return;
     const name = this.#nameInput.value.trim();
     const room = (this.#opts.tokenPreview?.room ?? this.#opts.room ?? this.#roomInput?.value ?? '').trim();
-    if (!this.#opts.tokenPreview && !name) {
-      this.showError({ code: 'NEED_NAME', message: '' });
-      this.#errorBox.replaceChildren(icon('warning'), h('div', {}, t('prejoin.needName')));
+    // With a token from the link, the token carries the name (and the server judges the token).
+    const hasToken = this.#opts.tokenPreview !== null || this.#opts.hasToken;
+    if (!hasToken && !name) {
+      this.showError({ code: 'NEED_NAME', message: '' }, t('prejoin.needName'));
       this.#nameInput.focus();
       return;
     }
-    if (!ROOM_RE.test(room) && !this.#opts.tokenPreview) {
-      this.showError({ code: 'BAD_ROOM', message: '' });
-      this.#errorBox.replaceChildren(icon('warning'), h('div', {}, t('prejoin.needRoom')));
+    if (!ROOM_RE.test(room) && !hasToken) {
+      this.showError({ code: 'BAD_ROOM', message: '' }, t('prejoin.needRoom'));
       this.#roomInput?.focus();
       return;
     }
@@ -416,6 +424,7 @@ export class PrejoinView {
     this.showError(null);
     this.#joining = true;
     this.#render();
+    await this.#ready;
     try {
       this.#handedOver = true;
       await this.#opts.onJoin({
