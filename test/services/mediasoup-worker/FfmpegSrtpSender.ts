@@ -5,7 +5,12 @@ import { ToolProcess } from './ToolProcess';
  * not libsrtp), so it checks the worker against a second, unrelated implementation.
  */
 export class FfmpegSrtpSender extends ToolProcess {
-  constructor(port: number, suite: string, keyBase64: string, rtp: { payloadType: number; ssrc: number }) {
+  constructor(
+    port: number,
+    suite: string,
+    keyBase64: string,
+    rtp: { payloadType: number; ssrc: number; localRtpPort: number; localRtcpPort: number },
+  ) {
     super(`ffmpeg srtp ${suite}`, 'ffmpeg', [
       '-hide_banner',
       '-loglevel',

@@ -75,7 +75,9 @@ const peer = {
     element.autoplay = true;
     element.srcObject = new MediaStream([consumer.track]);
     document.body.append(element);
-    await element.play().catch(() => undefined);
+    // Not awaited: play() resolves only once media arrives, and the server resumes the consumer
+    // after this returns.
+    void element.play().catch(() => undefined);
   },
 
   connectionStates(): { send: string; recv: string } {
