@@ -2,14 +2,15 @@
  * Forwarding capacity of ONE mediasoup worker: 1 publisher × N consumers over plain RTP, through the
  * edge's media core (WorkerPool → Room → PlainRtpEndpoint) and through bare mediasoup, same worker
  * binary, same run. A node sender feeds synthetic VP8 at a fixed packet rate; UDP sinks in their own
- * thread count what arrives; worker CPU comes from getResourceUsage() (ru_utime + ru_stime deltas).
+ * thread count what arrives; worker CPU is utime + stime of the worker process (/proc/<pid>/stat, the
+ * same figure as getResourceUsage()'s ru_utime + ru_stime, read at a known instant; both are in the JSON).
  *
  *   npx tsx bench/media/forwarding.ts [--pps 1000] [--seconds 3] [--warmup 1.5] [--ns 1,10,50,100,250,500]
  *                                     [--payload 1000] [--sinks 16] [--repeat 1] [--json out.json]
  *
  * Bounded: every case runs warmup + seconds; the whole run aborts after --budget seconds (default 420).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { resolveWorkerBin } from '../../lib/media/workerBin';
@@ -52,16 +53,27 @@ type Row = {
   ingressDropsPerS: number;
   sinkDropsPerS: number;
   cpuPercent: number;
+  /** Cross-check (JSON only): worker CPU ms by getResourceUsage() around the window vs by /proc in it. */
+  rusageCpuMs: number;
+  procCpuMs: number;
   cpuPercentPer1kPps: number;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.timeOrigin + performance.now();
 
-/** Worker CPU time, stamped when the answer arrives (the worker samples it just before answering). */
-async function cpuSample(target: ForwardingTarget): Promise<{ ms: number; at: number }> {
-  const ms = await target.cpuMs();
-  return { ms, at: now() };
+/**
+ * Worker CPU time (utime + stime) read from /proc/<pid>/stat, stamped when read. The same quantity as
+ * getResourceUsage()'s ru_utime + ru_stime, but read at a known instant: under load the worker's
+ * channel answers getResourceUsage() late, which skews a rate computed over a few seconds.
+ */
+const CLOCK_TICKS_PER_S = 100;
+async function procCpu(pid: number): Promise<{ ms: number; at: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { ms: (ticks * 1000) / CLOCK_TICKS_PER_S, at: now() };
 }
 
 async function measure(
@@ -76,8 +88,9 @@ async function measure(
     sender.start();
     await sleep(warmup * 1000);
     // Each figure gets its own time window: under load the worker and the sink thread answer late.
+    const ru0 = await target.cpuMs();
     const [cpu0, c0, d0, i0] = await Promise.all([
-      cpuSample(target),
+      procCpu(target.workerPid),
       sinks.count(),
       sinks.drops(),
       udpDrops([ingress.port]),
@@ -86,11 +99,12 @@ async function measure(
     await sleep(seconds * 1000);
     const s1 = { n: sender.sent, at: now() };
     const [cpu1, c1, d1, i1] = await Promise.all([
-      cpuSample(target),
+      procCpu(target.workerPid),
       sinks.count(),
       sinks.drops(),
       udpDrops([ingress.port]),
     ]);
+    const ru1 = await target.cpuMs();
     const forwardedPps = (c1.rtp - c0.rtp) / ((c1.at - c0.at) / 1000);
     const cpuPercent = ((cpu1.ms - cpu0.ms) / (cpu1.at - cpu0.at)) * 100;
     const dt = (s1.at - s0.at) / 1000;
@@ -102,6 +116,8 @@ async function measure(
       ingressDropsPerS: (i1 - i0) / dt,
       sinkDropsPerS: (d1 - d0) / dt,
       cpuPercent,
+      rusageCpuMs: ru1 - ru0,
+      procCpuMs: cpu1.ms - cpu0.ms,
       cpuPercentPer1kPps: forwardedPps > 0 ? cpuPercent / (forwardedPps / 1000) : Number.NaN,
     };
   } finally {
