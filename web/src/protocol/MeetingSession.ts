@@ -571,6 +571,8 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   #denyPublish(message: string): void {
     if (this.#publishDenied) return;
     this.#publishDenied = true;
+    // A viewer does not keep the camera and microphone open for nothing.
+    for (const source of [...this.#localTracks.keys()]) this.#unpublish(source);
     this.emit('notice', { code: ErrorCode.Forbidden, message });
     this.emit('changed');
   }
