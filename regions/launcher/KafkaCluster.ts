@@ -132,6 +132,8 @@ export class KafkaCluster extends EnhancedEventEmitter<KafkaClusterEvents> {
         logFile: join(options.logDir, `kafka-${options.region}-${nodeId}.log`),
         ports: [port, options.controllerPorts[i]!],
         ready: () => this.#brokerRegistered(nodeId),
+        failOn:
+          /Socket server failed to bind|Fatal error during (broker|controller|KafkaServer) startup|Exiting Kafka/,
         readyTimeoutMs: options.readyTimeoutMs ?? 90_000,
         readyIntervalMs: 500,
         stopTimeoutMs: 15_000,
@@ -176,8 +178,9 @@ export class KafkaCluster extends EnhancedEventEmitter<KafkaClusterEvents> {
       requestTimeout: 5000,
     });
     const admin = kafka.admin({ retry: { retries: 0 } });
-    await admin.connect();
     try {
+      // Inside the try: a failed connect must still close its socket (a foreign server on our port).
+      await admin.connect();
       return await fn(admin);
     } finally {
       await admin.disconnect();

@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EnhancedEventEmitter } from './EnhancedEventEmitter';
 import { ServiceStartError } from './ServiceStartError';
-import { isPidAlive, isPortFree, sleep, tailFile, waitFor } from './system';
+import { isPidAlive, isPortFree, meaningfulTail, sleep, tailFile, waitFor } from './system';
 
 export interface ManagedProcessOptions {
   /** What it is, for messages: `redis seoul/2`, `kafka core/1`, `mirrormaker`, `edge seoul/0`. */
@@ -24,6 +24,11 @@ export interface ManagedProcessOptions {
   ready?: (proc: ManagedProcess) => Promise<boolean> | boolean;
   readyTimeoutMs?: number;
   readyIntervalMs?: number;
+  /**
+   * A line in the log that means the start has failed even though the process lives on (a JVM
+   * that logged a BindException may take minutes to give up): fails the start at once.
+   */
+  failOn?: RegExp;
   /** How long stop() waits after SIGTERM (re-sent every second) before SIGKILL. */
   stopTimeoutMs?: number;
 }
@@ -150,11 +155,19 @@ export class ManagedProcess extends EnhancedEventEmitter<ManagedProcessEvents> {
           async () => {
             if (spawnError) throw spawnError;
             if (exitedEarly || !this.#running) return 'exited' as const;
+            if (opts.failOn) {
+              // Only this run's lines: the log is appended to across restarts.
+              const lines = this.lastLogLines(80);
+              const mark = lines.findLastIndex((l) => l.startsWith('==== '));
+              const fatal = lines.slice(mark + 1).find((l) => opts.failOn!.test(l));
+              if (fatal) return { fatal };
+            }
             return (await probe(this)) ? ('ready' as const) : false;
           },
           { timeoutMs: opts.readyTimeoutMs ?? 60_000, intervalMs: opts.readyIntervalMs ?? 200, signal },
         ).then((state) => {
           if (state === 'exited') throw new Error(this.#exitText());
+          if (typeof state === 'object') throw new Error(`its log says: ${state.fatal.trim()}`);
         });
       } catch (error) {
         if (signal?.aborted) {

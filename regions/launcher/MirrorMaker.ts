@@ -95,8 +95,8 @@ export class MirrorMaker extends EnhancedEventEmitter<MirrorMakerEvents> {
           logLevel: logLevel.NOTHING,
         });
         const producer = createProducer(kafka);
-        await producer.connect();
         try {
+          await producer.connect();
           await producer.send({
             topic: MESH_PROBE_TOPIC,
             acks: -1,
@@ -115,8 +115,8 @@ export class MirrorMaker extends EnhancedEventEmitter<MirrorMakerEvents> {
         logLevel: logLevel.NOTHING,
       });
       const admin = kafka.admin();
-      await admin.connect();
       try {
+        await admin.connect();
         const topic = mirroredTopic(flow.source, MESH_PROBE_TOPIC);
         if (!(await admin.listTopics()).includes(topic)) return false;
         const offsets = await admin.fetchTopicOffsets(topic);

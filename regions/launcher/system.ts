@@ -135,3 +135,10 @@ export async function killProcessesUnder(dir: string): Promise<number> {
   while (pids.some(isPidAlive) && Date.now() < deadline) await sleep(50);
   return pids.length;
 }
+
+/** The last lines of a log without Java stack frames (`at …`, `... 6 more`): what an error message shows. */
+export function meaningfulTail(file: string, lines = 15): string[] {
+  return tailFile(file, 400)
+    .filter((l) => !/^\s+(at |\.\.\. \d+ more)/.test(l))
+    .slice(-lines);
+}
