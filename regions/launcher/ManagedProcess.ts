@@ -135,7 +135,7 @@ export class ManagedProcess extends EnhancedEventEmitter<ManagedProcessEvents> {
         this.ports,
         `${reason}${portNote}`,
         this.logFile,
-        this.lastLogLines(),
+        meaningfulTail(this.logFile),
       );
     };
 
