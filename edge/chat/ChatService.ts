@@ -42,7 +42,7 @@ export class ChatService {
   readonly #history: ChatHistory;
   readonly #opts: ChatServiceOptions;
   readonly #producer: Producer;
-  readonly #consumer: Consumer;
+  #consumer: Consumer;
   readonly #recentIds = new Map<string, Set<string>>();
   readonly #rebuilding = new Map<string, Promise<void>>();
   #queue: { envelope: Envelope; resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -65,19 +65,43 @@ export class ChatService {
   /** Connects the producer and starts consuming; resolves once this edge's consumer has joined its group. */
   async start(): Promise<void> {
     await this.#producer.connect();
-    await this.#consumer.connect();
+    await this.#runConsumer();
+  }
+
+  async #runConsumer(): Promise<void> {
+    const consumer = this.#consumer;
+    await consumer.connect();
     const joined = new Promise<void>((resolve) => {
-      const off = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+      const off = consumer.on(consumer.events.GROUP_JOIN, () => {
         off();
         resolve();
       });
     });
-    await this.#consumer.subscribe({ topics: [CHAT_TOPIC], fromBeginning: false });
-    await this.#consumer.run({
+    // kafkajs restarts a crashed consumer only for retriable errors; after any other crash (e.g. no group
+    // coordinator while a broker is down) this edge would stop delivering chat, so start a new one.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.#closed) return;
+      console.error(`[chat] consumer crashed (${payload.error.message}); starting a new one`);
+      setTimeout(() => void this.#replaceConsumer(), 1000).unref();
+    });
+    await consumer.subscribe({ topics: [CHAT_TOPIC], fromBeginning: false });
+    await consumer.run({
       partitionsConsumedConcurrently: this.#opts.partitions,
       eachBatch: (payload) => this.#onBatch(payload),
     });
     await joined;
+  }
+
+  async #replaceConsumer(): Promise<void> {
+    if (this.#closed) return;
+    await this.#consumer.disconnect().catch(() => undefined);
+    this.#consumer = createConsumer(this.#kafka, { groupId: `meetview-edge-${this.#opts.node}` });
+    try {
+      await this.#runConsumer();
+    } catch (err) {
+      console.error(`[chat] consumer restart failed (${(err as Error).message}); retrying`);
+      setTimeout(() => void this.#replaceConsumer(), 2000).unref();
+    }
   }
 
   /** Validates and produces a participant's message; resolves with its id once Kafka has it. */
