@@ -81,6 +81,19 @@ describe('media forwarding through a room', () => {
     room.close();
   });
 
+  it('takes VP8 from ffmpeg as well', async () => {
+    const room = await pool.createRoom({ roomId: 'ffmpeg' });
+    owned.push(room);
+    const ingress = await PlainRtpEndpoint.create(room, { peerId: 'ffmpeg', comedia: true });
+    const producer = await ingress.produce('video', vp8RtpParameters({ ssrc: 4444 }));
+    const viewers = await sinksFor(room, producer.id, 2);
+    const ffmpeg = RtpSourceProcess.ffmpegVp8({ ...ingress.local, ssrc: 4444 });
+    processes.push(ffmpeg);
+    for (const { sink, ssrc } of viewers) await sink.waitForPackets(50, 20_000, ssrc);
+    await ffmpeg.stop();
+    room.close();
+  });
+
   it('replays a recorded rtpdump file into a room at its pace', async () => {
     // Record 3 s of GStreamer VP8 (the recorder is listening before the first, key, frame).
     const recorder = await RtpRecorder.bind();
