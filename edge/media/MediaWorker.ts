@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { types } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { MediaError } from './MediaError';
@@ -21,6 +22,9 @@ export type MediaWorkerSettings = {
   /** How often CPU is sampled; 0 disables sampling. */
   loadSampleIntervalMs: number;
 };
+
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat (100 on every Linux platform Node runs on). */
+const CLOCK_TICKS_PER_S = 100;
 
 export type MediaWorkerEvents = {
   /** The worker process died (crash or kill); the MediaWorker is closed. */
@@ -151,16 +155,33 @@ export class MediaWorker extends TypedEmitter<MediaWorkerEvents> {
     };
   }
 
-  /** Samples the worker's CPU time now and updates cpuPercent; returns the raw usage. */
-  async sampleLoad(): Promise<types.WorkerResourceUsage> {
-    const usage = await this.worker.getResourceUsage();
-    const cpuMs = usage.ru_utime + usage.ru_stime;
+  /** Samples the worker's CPU now and updates cpuPercent (returned). */
+  async sampleLoad(): Promise<number> {
+    const cpuMs = await this.#cpuTimeMs();
     const now = performance.now();
     if (this.#lastSampleAt > 0 && now > this.#lastSampleAt)
       this.#cpuPercent = (100 * (cpuMs - this.#lastCpuMs)) / (now - this.#lastSampleAt);
     this.#lastCpuMs = cpuMs;
     this.#lastSampleAt = now;
-    return usage;
+    return this.#cpuPercent;
+  }
+
+  /**
+   * utime + stime of the worker process. On Linux from /proc/<pid>/stat, read at a known instant:
+   * getResourceUsage() goes through the worker's channel, and under load its answer comes late enough
+   * (seconds, measured) to turn a 2 s CPU rate into nonsense. Elsewhere getResourceUsage().
+   */
+  async #cpuTimeMs(): Promise<number> {
+    try {
+      const stat = await readFile(`/proc/${this.worker.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      if (Number.isFinite(ticks)) return (ticks * 1000) / CLOCK_TICKS_PER_S;
+    } catch {
+      // Not Linux (or no procfs): ask the worker.
+    }
+    const usage = await this.worker.getResourceUsage();
+    return usage.ru_utime + usage.ru_stime;
   }
 
   /** Closes the worker process and everything on it. */

@@ -60,11 +60,18 @@ describe('media forwarding through a room', () => {
     const ingress = await PlainRtpEndpoint.create(room, { peerId: 'gst', comedia: true });
     const producer = await ingress.produce('video', vp8RtpParameters({ ssrc: 1111 }));
     const viewers = await sinksFor(room, producer.id, 6);
+    await pool.sampleLoad();
     const gst = RtpSourceProcess.gstreamerVp8({ ...ingress.local, ssrc: 1111 });
     processes.push(gst);
 
     // 30 fps at 320x240 is ~30–60 packets/s; 100 packets each means a few seconds of real flow.
     for (const { sink, ssrc } of viewers) await sink.waitForPackets(100, 20_000, ssrc);
+    // The load placement uses: 1 in × 6 out streams, and the worker's CPU over the forwarding.
+    await pool.sampleLoad();
+    const [load] = pool.workers();
+    expect(load).toMatchObject({ rooms: 1, streams: 7 });
+    expect(load!.cpuPercent).toBeGreaterThan(0);
+    expect(load!.cpuPercent).toBeLessThan(100);
     await gst.stop();
     expect(gst.stderr).not.toMatch(/ERROR/);
 
