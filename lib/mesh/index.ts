@@ -3,6 +3,8 @@ export {
   DEFAULT_MESH_NAME,
   meshDir,
   meshFile,
+  meshKafkaBrokers,
+  meshRedisNodes,
   meshRegion,
   meshRoot,
   parseMeshInfo,

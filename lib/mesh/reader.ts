@@ -57,3 +57,17 @@ export function meshRegion(info: MeshInfo, id: string): RegionInfo {
     throw new Error(`mesh ${info.name} has no region "${id}" (has: ${Object.keys(info.regions).join(', ')})`);
   return region;
 }
+
+/** A region's Redis Cluster startup nodes (for lib/redis createRedisCluster). */
+export function meshRedisNodes(info: MeshInfo, region: string): { host: string; port: number }[] {
+  const r = meshRegion(info, region);
+  if (!r.redis) throw new Error(`mesh ${info.name}: region "${region}" runs no Redis Cluster`);
+  return r.redis.nodes.map((n) => ({ host: n.host, port: n.port }));
+}
+
+/** A region's (or the core's) Kafka bootstrap list (for lib/kafka createKafka). */
+export function meshKafkaBrokers(info: MeshInfo, region: string): string[] {
+  const r = meshRegion(info, region);
+  if (!r.kafka) throw new Error(`mesh ${info.name}: region "${region}" runs no Kafka`);
+  return r.kafka.bootstrap.split(',');
+}

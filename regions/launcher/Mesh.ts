@@ -6,7 +6,7 @@ import { DEFAULT_MESH_NAME, type MeshInfo, meshRoot, parseMeshInfo, type RegionI
 import { EnhancedEventEmitter } from './EnhancedEventEmitter';
 import { KafkaCluster } from './KafkaCluster';
 import { assertKafkaLib, defaultJava, defaultKafkaLibDir } from './kafkaRuntime';
-import type { ManagedProcess } from './ManagedProcess';
+import { ManagedProcess, type ManagedProcessOptions } from './ManagedProcess';
 import { MirrorMaker } from './MirrorMaker';
 import { DEFAULT_PORT_BASE, PortAllocator } from './PortAllocator';
 import { RedisCluster } from './RedisCluster';
@@ -78,6 +78,8 @@ export class Mesh extends EnhancedEventEmitter<MeshEvents> {
   readonly #regions = new Map<string, RegionRuntime>();
   readonly #progress: (line: string) => void;
   #mirrorMaker: MirrorMaker | null = null;
+  /** Processes started on top of the infrastructure (edges, core services): stopped first. */
+  readonly #extra: ManagedProcess[] = [];
   #startedAt = new Date();
   #stopping: Promise<void> | null = null;
   #closed = false;
@@ -419,6 +421,29 @@ export class Mesh extends EnhancedEventEmitter<MeshEvents> {
     return this.#mirrorMaker;
   }
 
+  /**
+   * Starts a process on top of the mesh (an edge, a core service) and owns it: it gets
+   * MEETVIEW_MESH_FILE in its environment, logs under the mesh's logs/, is stopped before the
+   * infrastructure, and its crash stops the mesh like any other. Resolves once its probe is ready.
+   */
+  async spawn(
+    options: Omit<ManagedProcessOptions, 'logFile'> & { logFile?: string },
+  ): Promise<ManagedProcess> {
+    if (this.#stopping || this.#closed) throw new Error(`mesh ${this.name} is stopping`);
+    const proc = new ManagedProcess({
+      ...options,
+      logFile:
+        options.logFile ?? join(this.logDir, `${options.service.replace(/[^A-Za-z0-9_-]+/g, '-')}.log`),
+      env: { MEETVIEW_MESH_FILE: this.infoFile, MEETVIEW_MESH: this.name, ...options.env },
+      cwd: options.cwd ?? this.dir,
+    });
+    proc.on('died', (code, sig) => this.#onDied(proc, code, sig));
+    this.#extra.push(proc);
+    await proc.start();
+    this.writeInfo();
+    return proc;
+  }
+
   /** kill -9 the node that currently masters the first slot range; returns its port and its replica. */
   async killRedisMaster(region: string): Promise<{ port: number; replicas: number[]; slots: string[] }> {
     const cluster = this.redis(region);
@@ -460,6 +485,7 @@ export class Mesh extends EnhancedEventEmitter<MeshEvents> {
   async #stopAll(): Promise<void> {
     const t = Date.now();
     this.#progress('stopping');
+    await Promise.all(this.#extra.map((p) => p.stop()));
     await this.#mirrorMaker?.close();
     await Promise.all([...this.#regions.values()].map((r) => r.kafka?.close()));
     await Promise.all([...this.#regions.values()].map((r) => r.redis?.close()));
@@ -477,6 +503,7 @@ export class Mesh extends EnhancedEventEmitter<MeshEvents> {
   }
 
   #killSync(): void {
+    for (const p of this.#extra) p.killSync();
     this.#mirrorMaker?.killSync();
     for (const r of this.#regions.values()) {
       r.kafka?.killSync();
