@@ -108,6 +108,7 @@ function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
     microphoneMuted: choice.microphoneMuted,
     cameraDeviceId: choice.cameraDeviceId,
     microphoneDeviceId: choice.microphoneDeviceId,
+    routerRtpCapabilities: edgeInfo?.routerRtpCapabilities,
   });
 }
 

@@ -4,6 +4,8 @@ export interface EdgeInfo {
   devTokens: boolean;
   region: string;
   node: string;
+  /** Optional: the rooms' router RTP capabilities (the same codec list for every room of the edge). */
+  routerRtpCapabilities?: unknown;
 }
 
 export interface DevToken {

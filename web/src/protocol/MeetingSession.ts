@@ -51,6 +51,11 @@ export interface JoinOptions {
   microphoneMuted?: boolean;
   microphoneDeviceId?: string | null;
   cameraDeviceId?: string | null;
+  /**
+   * The router's RTP capabilities if known before join (the edge may publish them in /api/config): the
+   * Device loads while the socket connects. If join answers different ones, the Device is made again.
+   */
+  routerRtpCapabilities?: unknown;
 }
 
 export type MeetingSessionEvents = {
@@ -101,6 +106,10 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   readonly signaling: SignalingClient;
   #state: SessionState = 'idle';
   #device: Device | null = null;
+  /** A Device created ahead of the join that will load it (a Device loads once). */
+  #nextDevice: Promise<Device> | null = null;
+  /** The capabilities #nextDevice was loaded with, if any. */
+  #nextDeviceCaps: string | null = null;
   #send: ms.Transport | null = null;
   #recv: ms.Transport | null = null;
   /** Bumped on every (re)join and rebuild, so that work of an older attempt stops touching state. */
@@ -117,6 +126,10 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   #microphoneDeviceId: string | null = null;
   #cameraDeviceId: string | null = null;
   #closeInfo: CloseInfo | null = null;
+  #resumed = false;
+  #routerRtpCapabilities: unknown = null;
+  readonly #preferredLayers = new Map<string, number>();
+  #joins = 0;
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: SignalingClientOptions) {
@@ -165,6 +178,18 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   producer(source: LocalSource): ms.Producer | null {
     return this.#producers.get(source) ?? null;
   }
+  /** The room router's RTP capabilities from the last join (null before). */
+  get routerRtpCapabilities(): unknown {
+    return this.#routerRtpCapabilities;
+  }
+  /** Whether the last join re-attached to the session the server kept (true after a resumed reconnect). */
+  get resumed(): boolean {
+    return this.#resumed;
+  }
+  /** Completed joins: 1 after the first, +1 after each reconnect. */
+  get joinCount(): number {
+    return this.#joins;
+  }
   get closeInfo(): CloseInfo | null {
     return this.#closeInfo;
   }
@@ -178,6 +203,16 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     if (options.microphone) options.microphone.enabled = !this.#micMuted;
     this.#microphoneDeviceId = options.microphoneDeviceId ?? null;
     this.#cameraDeviceId = options.cameraDeviceId ?? null;
+    performance.mark('meetview:join');
+    // Detecting the browser's handler and loading it take a while: do it while the socket connects. With
+    // the router's capabilities known ahead (the edge's /api/config), the device is loaded by join time.
+    const early = options.routerRtpCapabilities;
+    this.#nextDevice = Device.factory().then(async (d) => {
+      if (early) await d.load({ routerRtpCapabilities: early as ms.RtpCapabilities });
+      return d;
+    });
+    this.#nextDeviceCaps = early ? JSON.stringify(early) : null;
+    this.#nextDevice.catch(() => undefined);
     this.#setState('joining');
     this.#listen();
     const done = new Promise<void>((resolve) => {
@@ -273,6 +308,22 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     this.#finish({ kind: 'left', closeCode: 4000, error: null });
   }
 
+  /**
+   * Asks the server for the simulcast layer that suits how large a remote camera is shown (0 = quarter,
+   * 1 = half, 2 = full resolution), so small tiles do not cost full-resolution bandwidth. Repeated calls
+   * with the same layer send nothing.
+   */
+  setPreferredSpatialLayer(producerId: string, spatialLayer: number): void {
+    const r = this.#remote.get(producerId);
+    if (!r?.consumer || r.kind !== 'video' || r.source !== 'camera') return;
+    if (this.#preferredLayers.get(r.consumer.id) === spatialLayer) return;
+    if (this.signaling.state !== 'connected') return;
+    this.#preferredLayers.set(r.consumer.id, spatialLayer);
+    this.signaling
+      .request('consumer.setPreferredLayers', { consumerId: r.consumer.id, spatialLayer })
+      .catch((e) => console.warn('setPreferredLayers failed', e));
+  }
+
   /** Receive-side statistics of every consumer (used by the browser tests and the debug overlay). */
   async stats(): Promise<TrackStats[]> {
     const out: TrackStats[] = [];
@@ -347,8 +398,11 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   async #onOpen(): Promise<void> {
     const generation = ++this.#generation;
     let snap: ResponseData['join'];
+    const first = this.#joins === 0;
+    if (first) performance.mark('meetview:ws-open');
     try {
       snap = await this.signaling.request('join', {});
+      if (first) performance.mark('meetview:join-response');
     } catch (error) {
       this.#onJoinError(error);
       return;
@@ -366,6 +420,9 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       if (canResume) await this.#resume(snap, generation);
       else await this.#build(snap, generation);
       if (generation !== this.#generation || this.#state === 'closed') return;
+      this.#resumed = canResume;
+      this.#joins += 1;
+      if (this.#joins === 1) performance.mark('meetview:joined');
       this.#setState('joined');
       this.emit('changed');
     } catch (error) {
@@ -386,6 +443,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   }
 
   #applySnapshot(snap: ResponseData['join']): void {
+    this.#routerRtpCapabilities = snap.routerRtpCapabilities;
     this.#room = snap.room;
     this.#self = snap.self;
     this.#participants.clear();
@@ -397,25 +455,39 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   async #build(snap: ResponseData['join'], generation: number): Promise<void> {
     this.#closeTransports();
     this.#applySnapshot(snap);
-    const device = await Device.factory();
-    await device.load({ routerRtpCapabilities: snap.routerRtpCapabilities as ms.RtpCapabilities });
+    const pending = this.#nextDevice;
+    const preloaded = this.#nextDeviceCaps;
+    this.#nextDevice = null;
+    this.#nextDeviceCaps = null;
+    let device = await (pending ?? Device.factory()).catch(() => Device.factory());
+    const caps = snap.routerRtpCapabilities as ms.RtpCapabilities;
+    if (device.loaded && preloaded !== JSON.stringify(caps)) device = await Device.factory();
+    if (!device.loaded) await device.load({ routerRtpCapabilities: caps });
+    performance.mark('meetview:device-loaded');
     if (generation !== this.#generation) return;
     this.#device = device;
     const grants = snap.self.grants;
-    if (grants.subscribe) this.#recv = await this.#createTransport('recv', generation);
-    if (generation !== this.#generation) return;
-    if (grants.publish && !this.#publishDenied) {
-      this.#send = await this.#createTransport('send', generation);
-    } else this.#denyPublish('no publish grant');
-    if (generation !== this.#generation) return;
-    this.emit('changed');
-    // Consume and produce side by side: the first remote frame should not wait for our own camera.
-    await Promise.all([
-      ...snap.tracks.map((t) => this.#consume(t, generation)),
-      this.#produce('microphone'),
-      this.#produce('camera'),
-      this.#produce('screen'),
-    ]);
+    const publish = grants.publish && !this.#publishDenied;
+    if (!publish) this.#denyPublish('no publish grant');
+    // Receive and send sides in parallel; consuming starts as soon as the receive transport exists, so
+    // the first remote frame does not wait for our own camera.
+    const receiving = grants.subscribe
+      ? this.#createTransport('recv', generation).then(async (t) => {
+          if (generation !== this.#generation) return t.close();
+          this.#recv = t;
+          this.emit('changed');
+          await Promise.all(snap.tracks.map((tr) => this.#consume(tr, generation)));
+        })
+      : Promise.resolve();
+    const sending = publish
+      ? this.#createTransport('send', generation).then(async (t) => {
+          if (generation !== this.#generation) return t.close();
+          this.#send = t;
+          await Promise.all([this.#produce('microphone'), this.#produce('camera'), this.#produce('screen')]);
+        })
+      : Promise.resolve();
+    await Promise.all([receiving, sending]);
+    performance.mark('meetview:transports');
   }
 
   /** The server kept our session through a dropped socket: restart ICE, keep producers and consumers. */
@@ -661,6 +733,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     const r = this.#remote.get(producerId);
     if (!r) return;
     this.#remote.delete(producerId);
+    if (r.consumer) this.#preferredLayers.delete(r.consumer.id);
     r.consumer?.close();
   }
 
@@ -695,6 +768,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     this.#recv = null;
     this.#producers.clear();
     this.#remote.clear();
+    this.#preferredLayers.clear();
   }
 
   #finish(info: CloseInfo): void {

@@ -5,7 +5,7 @@ import { roomPath } from '../route';
 import { h, setAttr } from './dom';
 import { type IconName, icon } from './icons';
 import { langButton } from './LangButton';
-import { gridLayout } from './layout';
+import { gridLayout, spatialLayerFor } from './layout';
 import { type PersonRow, SidePanel } from './SidePanel';
 import { type TileProps, TileView } from './TileView';
 
@@ -441,6 +441,12 @@ export class MeetingView {
     this.#grid.style.setProperty('--cols', String(g.cols));
     this.#grid.style.setProperty('--tile-w', `${g.tileWidth}px`);
     this.#grid.style.setProperty('--tile-h', `${g.tileHeight}px`);
+    // Each remote camera gets the simulcast layer its tile needs.
+    const layer = spatialLayerFor(g.tileHeight * (window.devicePixelRatio || 1));
+    for (const r of this.#session.remoteTracks) {
+      if (r.source === 'camera' && r.kind === 'video')
+        this.#session.setPreferredSpatialLayer(r.producerId, layer);
+    }
   }
 
   #tickClock(): void {

@@ -53,7 +53,10 @@ export class TileView {
     if (p.video !== this.#track) {
       this.#track = p.video;
       this.#video.srcObject = p.video ? new MediaStream([p.video]) : null;
-      if (p.video) void this.#video.play().catch(() => undefined);
+      if (p.video) {
+        void this.#video.play().catch(() => undefined);
+        if (!p.isSelf) this.#markFirstFrame(p.identity, p.source);
+      }
     }
     this.el.classList.toggle('video-off', p.videoOff || !p.video);
     this.el.classList.toggle('speaking', p.speaking);
@@ -65,6 +68,15 @@ export class TileView {
     this.#mic.hidden = !p.micMuted || p.source === 'screen';
     this.#mic.title = t('meeting.micMuted');
     this.el.title = p.speaking ? `${p.label} · ${t('meeting.speaking')}` : p.label;
+  }
+
+  /** A performance mark at the first remote frame painted, for the join-to-first-frame benchmark. */
+  #markFirstFrame(identity: string, source: string): void {
+    const video = this.#video;
+    if (typeof video.requestVideoFrameCallback !== 'function') return;
+    video.requestVideoFrameCallback(() => {
+      performance.mark('meetview:first-frame', { detail: { identity, source } });
+    });
   }
 
   dispose(): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { avatarColor, gridLayout, initials } from './layout';
+import { avatarColor, gridLayout, initials, spatialLayerFor } from './layout';
 
 describe('gridLayout', () => {
   it('one tile fills the width of a wide box', () => {
@@ -46,5 +46,11 @@ describe('initials and colours', () => {
   it('gives an identity the same colour every time', () => {
     expect(avatarColor('alice')).toBe(avatarColor('alice'));
     expect(avatarColor('alice')).toMatch(/^#[0-9a-f]{6}$/);
+  });
+});
+
+describe('spatialLayerFor', () => {
+  it('picks the smallest layer that fills the tile', () => {
+    expect([120, 200, 201, 360, 400, 401, 1080].map(spatialLayerFor)).toEqual([0, 0, 1, 1, 1, 2, 2]);
   });
 });

@@ -64,3 +64,13 @@ export function avatarColor(identity: string): string {
   for (let i = 0; i < identity.length; i++) hash = (hash * 31 + identity.charCodeAt(i)) | 0;
   return AVATAR_COLORS[Math.abs(hash) % AVATAR_COLORS.length]!;
 }
+
+/**
+ * The camera simulcast layer worth receiving for a tile this many device pixels high: the layers are a
+ * quarter, half and full of a 720p capture (180, 360 and 720 lines). Pure.
+ */
+export function spatialLayerFor(tileHeightPx: number): number {
+  if (tileHeightPx <= 200) return 0;
+  if (tileHeightPx <= 400) return 1;
+  return 2;
+}
