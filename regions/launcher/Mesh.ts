@@ -369,6 +369,8 @@ export class Mesh extends EnhancedEventEmitter<MeshEvents> {
         ports: [],
         log: mm.process.logFile,
       });
+    for (const p of this.#extra)
+      processes.push({ service: p.service, pid: p.pid ?? 0, ports: [...p.ports], log: p.logFile });
     return {
       version: 1,
       name: this.name,

@@ -132,7 +132,7 @@ describe('mesh launcher', () => {
     expect(await busyPorts(blockPorts(base, 1))).toEqual([]);
   });
 
-  it('stops everything when one of its processes crashes', async () => {
+  it('owns processes spawned on top of it and stops everything when one of its processes crashes', async () => {
     const base = BASE + 3000;
     const mesh = await Mesh.start({
       name: 'test-launcher-crash',
@@ -143,13 +143,28 @@ describe('mesh launcher', () => {
       onProgress: (l) => console.log(l),
     });
     started.push(mesh);
+    // A process on top of the mesh, as edges will be: it reads the connection file it is given.
+    const edgePort = new PortAllocator(base).port(1, 'edgeHttp', 0);
+    const script = `
+      const info = JSON.parse(require('node:fs').readFileSync(process.env.MEETVIEW_MESH_FILE, 'utf8'));
+      require('node:http').createServer((q, r) => r.end(String(info.regions.seoul.redis.nodes.length)))
+        .listen(${edgePort}, '127.0.0.1');`;
+    const edge = await mesh.spawn({
+      service: 'edge seoul/0',
+      command: process.execPath,
+      args: ['-e', script],
+      ports: [edgePort],
+      ready: async () => (await fetch(`http://127.0.0.1:${edgePort}/`).then((r) => r.text())) === '6',
+    });
+    expect(readMeshInfo(mesh.infoFile).processes.map((p) => p.service)).toContain('edge seoul/0');
     const pids = mesh.info.processes.map((p) => p.pid);
+    expect(pids).toContain(edge.pid);
     const closed = new Promise<string>((resolve) => mesh.once('died', (service) => resolve(service)));
     // Not through the API: an outside kill is a crash.
     process.kill(pids[2]!, 'SIGKILL');
     expect(await closed).toBe('redis seoul/2');
     await mesh.stop(); // already under way: resolves when it is done
     expect(pids.filter(alive)).toEqual([]);
-    expect(await busyPorts(blockPorts(base, 1))).toEqual([]);
+    expect(await busyPorts([...blockPorts(base, 1), edgePort])).toEqual([]);
   });
 });
