@@ -1,7 +1,7 @@
 import type { Cluster } from 'ioredis';
-import { type Consumer, type EachBatchPayload, type Kafka, Partitioners, type Producer } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, type Kafka, Partitioners } from 'kafkajs';
 import { ulid } from 'ulid';
-import { ACKS_ALL, CHAT_TOPIC, createConsumer, createProducer } from '../../lib/kafka';
+import { CHAT_TOPIC, createConsumer, KeyedProducer } from '../../lib/kafka';
 import { roomKey } from '../../lib/redis';
 import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/events/v1/events';
 import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
@@ -41,7 +41,7 @@ export class ChatService {
   readonly #redis: Cluster;
   readonly #history: ChatHistory;
   readonly #opts: ChatServiceOptions;
-  readonly #producer: Producer;
+  readonly #producer: KeyedProducer;
   #consumer: Consumer;
   readonly #recentIds = new Map<string, Set<string>>();
   readonly #rebuilding = new Map<string, Promise<void>>();
@@ -54,7 +54,7 @@ export class ChatService {
     this.#redis = redis;
     this.#history = new ChatHistory(redis);
     this.#opts = opts;
-    this.#producer = createProducer(kafka);
+    this.#producer = new KeyedProducer(kafka);
     this.#consumer = createConsumer(kafka, { groupId: `meetview-edge-${opts.node}` });
   }
 
@@ -234,15 +234,14 @@ export class ChatService {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, MAX_BATCH);
       try {
-        await this.#producer.send({
-          topic: CHAT_TOPIC,
-          acks: ACKS_ALL,
-          messages: batch.map(({ envelope }) => ({
+        await this.#producer.send(
+          CHAT_TOPIC,
+          batch.map(({ envelope }) => ({
             key: envelope.room,
             value: Buffer.from(Envelope.encode(envelope).finish()),
             timestamp: String(envelope.tsMs),
           })),
-        });
+        );
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err);
