@@ -9,7 +9,7 @@ let mesh: Mesh;
 beforeAll(async () => {
   mesh = await Mesh.start({
     name: 'test-broker-loss',
-    portBase: 26000,
+    portBase: 29000,
     regions: ['seoul'],
     core: false,
     redis: false,

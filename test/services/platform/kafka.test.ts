@@ -19,7 +19,7 @@ const clients: { close: () => Promise<void> }[] = [];
 beforeAll(async () => {
   mesh = await Mesh.start({
     name: 'test-kafka',
-    portBase: 25000,
+    portBase: 31000,
     regions: ['seoul', 'frankfurt'],
     redis: false,
     onProgress: (l) => console.log(l),

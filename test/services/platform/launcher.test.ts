@@ -10,7 +10,8 @@ import {
   ServiceStartError,
 } from '../../../regions/launcher';
 
-const BASE = 27000;
+// Every case uses the same ports, one after the other: the cases prove nothing is left on them.
+const BASE = 28000;
 const started: Mesh[] = [];
 
 afterAll(async () => {
@@ -68,10 +69,11 @@ describe('mesh launcher', () => {
       expect(await busyPorts([...blockPorts(BASE, 0), ...blockPorts(BASE, 1)])).toEqual([]);
       expect(existsSync(mesh.infoFile)).toBe(false);
     }
-  });
+    // Two full starts of three JVMs each: ~45 s apiece on a busy 2-core machine.
+  }, 300_000);
 
   it('fails with the service, its port and its last log lines when a port is taken, and stops what it started', async () => {
-    const base = BASE + 1000;
+    const base = BASE;
     const kafkaPort = new PortAllocator(base).port(1, 'kafka', 0);
     // Another program holding the port: it accepts connections and never answers.
     const sockets = new Set<Socket>();
@@ -108,7 +110,7 @@ describe('mesh launcher', () => {
   });
 
   it('fails clearly when java is missing, and stops the Redis Cluster it had started', async () => {
-    const base = BASE + 2000;
+    const base = BASE;
     const error = await Mesh.start({
       name: 'test-launcher-java',
       portBase: base,
@@ -133,7 +135,7 @@ describe('mesh launcher', () => {
   });
 
   it('owns processes spawned on top of it and stops everything when one of its processes crashes', async () => {
-    const base = BASE + 3000;
+    const base = BASE;
     const mesh = await Mesh.start({
       name: 'test-launcher-crash',
       portBase: base,

@@ -10,7 +10,7 @@ let cluster: Cluster;
 beforeAll(async () => {
   mesh = await Mesh.start({
     name: 'test-redis',
-    portBase: 24000,
+    portBase: 30000,
     regions: ['seoul'],
     core: false,
     kafka: false,
