@@ -43,6 +43,7 @@ export class MeetingView {
   readonly #off: (() => void)[] = [];
   readonly #clockTimer: ReturnType<typeof setInterval>;
   #viewerNotice: Notice | null = null;
+  #endedInfo: CloseInfo | null = null;
   #busy = new Set<string>();
   #raf = 0;
 
@@ -153,7 +154,11 @@ export class MeetingView {
       session.on('activeSpeaker', () => this.#schedule()),
       session.on('notice', (n) => this.#onNotice(n)),
       session.on('closed', (info) => this.#showEnded(info)),
-      onLangChange(() => this.#render()),
+      onLangChange(() => {
+        this.#render();
+        // The ended card's messages are composed, not data-i18n: compose them again.
+        if (this.#endedInfo) this.#showEnded(this.#endedInfo);
+      }),
     );
     this.#render();
   }
@@ -521,6 +526,7 @@ export class MeetingView {
   }
 
   #showEnded(info: CloseInfo): void {
+    this.#endedInfo = info;
     const left = info.kind === 'left' || info.kind === 'client';
     const titleKey: MessageKey = `ended.${info.kind}`;
     const code = info.error?.code ?? (left ? null : info.kind.toUpperCase());

@@ -55,6 +55,7 @@ export class PrejoinView {
   #cameraWanted = true;
   #micMuted = false;
   #joining = false;
+  #lastError: { e: Notice; text: string | (() => string) | undefined } | null = null;
   #handedOver = false;
   #disposed = false;
   #audioCtx: AudioContext | null = null;
@@ -184,14 +185,18 @@ export class PrejoinView {
       ),
       h('footer', { class: 'prejoin-footer', 'data-i18n': 'prejoin.footer' }),
     );
-    this.#offLang = onLangChange(() => this.#render());
+    this.#offLang = onLangChange(() => {
+      this.#render();
+      if (this.#lastError) this.showError(this.#lastError.e, this.#lastError.text);
+    });
     if (opts.error) this.showError(opts.error);
     this.#render();
     this.#ready = this.#start();
   }
 
   /** Shows an error (or clears it with null); `text` replaces the standard message of the code. */
-  showError(e: Notice | null, text?: string): void {
+  showError(e: Notice | null, text?: string | (() => string)): void {
+    this.#lastError = e ? { e, text } : null;
     this.#errorBox.hidden = e === null;
     this.#errorBox.replaceChildren();
     if (!e) {
@@ -203,7 +208,10 @@ export class PrejoinView {
     this.#errorBox.dataset.testid = 'error';
     const detail =
       e.message && e.message !== errorText(e.code) ? h('div', { class: 'error-detail' }, e.message) : null;
-    this.#errorBox.append(icon('warning'), h('div', {}, h('div', {}, text ?? errorText(e.code)), detail));
+    this.#errorBox.append(
+      icon('warning'),
+      h('div', {}, h('div', {}, typeof text === 'function' ? text() : (text ?? errorText(e.code))), detail),
+    );
   }
 
   /** Stops the preview; tracks handed to the meeting are not stopped. */
@@ -411,12 +419,12 @@ export class PrejoinView {
     // With a token from the link, the token carries the name (and the server judges the token).
     const hasToken = this.#opts.tokenPreview !== null || this.#opts.hasToken;
     if (!hasToken && !name) {
-      this.showError({ code: 'NEED_NAME', message: '' }, t('prejoin.needName'));
+      this.showError({ code: 'NEED_NAME', message: '' }, () => t('prejoin.needName'));
       this.#nameInput.focus();
       return;
     }
     if (!ROOM_RE.test(room) && !hasToken) {
-      this.showError({ code: 'BAD_ROOM', message: '' }, t('prejoin.needRoom'));
+      this.showError({ code: 'BAD_ROOM', message: '' }, () => t('prejoin.needRoom'));
       this.#roomInput?.focus();
       return;
     }
