@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MESH_NAME, type MeshInfo, meshRoot, readMeshInfo } from '../lib/mesh';
+import { startEdges } from './launcher/edges';
 import { Mesh } from './launcher/Mesh';
 import { DEFAULT_PORT_BASE } from './launcher/PortAllocator';
 import { isPidAlive, isPortFree, killProcessesUnder, sleep } from './launcher/system';
@@ -13,6 +14,7 @@ const USAGE = `usage: tsx regions/cli.ts <command> [options]
             --regions <a,b>         regions to run (default: all in regions/catalogue)
             --three-broker <region> run that region's Kafka as 3 brokers (RF 3, min ISR 2)
             --no-mirrormaker        skip MirrorMaker 2
+            --no-edges              skip the edge nodes (infrastructure only)
             --java <path>           java executable (default $JAVA, $JAVA_HOME/bin/java, java)
   down    stop a mesh started by another process (--name)
   status  show a mesh's services and whether they are alive (--name)
@@ -56,7 +58,17 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
   mesh.on('died', () => {
     mesh.once('close', () => process.exit(1));
   });
-  console.log(`\nmesh "${mesh.name}" is up:\n${describe(mesh.info)}\n\nCtrl-C stops everything.`);
+  let edgeLines = '';
+  if (!values['no-edges']) {
+    log('starting edges');
+    const edges = await startEdges(mesh).catch(async (err: Error) => {
+      await mesh.stop();
+      throw err;
+    });
+    edgeLines = `\n\n  edges\n${edges.map((e) => `    ${e.node.padEnd(18)} ${e.url}`).join('\n')}`;
+    if (edges[0]) edgeLines += `\n\n  Open ${edges[0].url}/ in a browser to start a meeting.`;
+  }
+  console.log(`\nmesh "${mesh.name}" is up:\n${describe(mesh.info)}${edgeLines}\n\nCtrl-C stops everything.`);
   // Stay alive until a signal or a crash stops the mesh.
   await new Promise<void>((resolve) => mesh.once('close', resolve));
 }
@@ -106,6 +118,7 @@ async function main(): Promise<number> {
       regions: { type: 'string' },
       'three-broker': { type: 'string' },
       'no-mirrormaker': { type: 'boolean' },
+      'no-edges': { type: 'boolean' },
       java: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -132,6 +132,7 @@ export class KafkaCluster extends EnhancedEventEmitter<KafkaClusterEvents> {
         logFile: join(options.logDir, `kafka-${options.region}-${nodeId}.log`),
         ports: [port, options.controllerPorts[i]!],
         ready: () => this.#brokerRegistered(nodeId),
+        installHint: 'install Java 17: apt-get install openjdk-17-jre-headless, or set JAVA',
         failOn:
           /Socket server failed to bind|Fatal error during (broker|controller|KafkaServer) startup|Exiting Kafka/,
         readyTimeoutMs: options.readyTimeoutMs ?? 90_000,

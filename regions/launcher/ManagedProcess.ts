@@ -29,6 +29,8 @@ export interface ManagedProcessOptions {
    * that logged a BindException may take minutes to give up): fails the start at once.
    */
   failOn?: RegExp;
+  /** Said when the command cannot be found, e.g. `apt-get install redis-server`. */
+  installHint?: string;
   /** How long stop() waits after SIGTERM (re-sent every second) before SIGKILL. */
   stopTimeoutMs?: number;
 }
@@ -143,7 +145,10 @@ export class ManagedProcess extends EnhancedEventEmitter<ManagedProcessEvents> {
     await new Promise((resolve) => setImmediate(resolve));
     if (spawnError) {
       const e = spawnError as NodeJS.ErrnoException;
-      const hint = e.code === 'ENOENT' ? `${opts.command} not found` : e.message;
+      const hint =
+        e.code === 'ENOENT'
+          ? `${opts.command} not found${opts.installHint ? ` (${opts.installHint})` : ''}`
+          : e.message;
       return fail(`cannot run ${opts.command}: ${hint}`);
     }
 

@@ -59,6 +59,7 @@ export class MirrorMaker extends EnhancedEventEmitter<MirrorMakerEvents> {
       cwd: options.dir,
       logFile: join(options.logDir, 'mirrormaker.log'),
       ready: () => this.#probe(),
+      installHint: 'install Java 17: apt-get install openjdk-17-jre-headless, or set JAVA',
       readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
       readyIntervalMs: 500,
       stopTimeoutMs: 15_000,

@@ -6,6 +6,7 @@
  *   +0..+9   redis-server client ports     +10..+19  redis cluster bus ports
  *   +20..+22 kafka broker (PLAINTEXT)      +30..+32  kafka KRaft controller
  *   +40..+49 core services (admin gRPC…)   +50..+59  edge HTTP/WebSocket   +60..+69 edge cascade gRPC
+ *   +70..+89 edge WebRTC (UDP+TCP, one per worker)
  */
 export const PORTS_PER_REGION = 100;
 export const MAX_REGION_INDEX = 9;
@@ -23,6 +24,8 @@ const OFFSETS = {
   core: { at: 40, max: 10 },
   edgeHttp: { at: 50, max: 10 },
   edgeCascade: { at: 60, max: 10 },
+  // Each edge's WebRtcServer ports (one per worker): edge i takes +70+2i and +71+2i.
+  edgeRtc: { at: 70, max: 20 },
 } as const;
 
 export type PortKind = keyof typeof OFFSETS;

@@ -88,6 +88,7 @@ export class RedisCluster extends EnhancedEventEmitter<RedisClusterEvents> {
         service: `redis ${options.region}/${i}`,
         command: options.redisServer ?? 'redis-server',
         args: [conf],
+        installHint: 'install Redis ≥ 7: apt-get install redis-server redis-tools',
         cwd: dir,
         logFile: join(options.logDir, `redis-${options.region}-${port}.log`),
         ports: [port, busPort],

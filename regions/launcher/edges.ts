@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ManagedProcess } from './ManagedProcess';
+import type { Mesh } from './Mesh';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
+/** mediasoup workers per edge in the local mesh (two cores are shared by everything here). */
+const WORKERS_PER_EDGE = 2;
+
+export interface EdgeProcess {
+  region: string;
+  node: string;
+  url: string;
+  process: ManagedProcess;
+}
+
+export interface StartEdgesOptions {
+  /** Lets anyone mint tokens at POST /api/dev/token (the local mesh's default). */
+  devTokens?: boolean;
+  graceMs?: number;
+  placement?: 'home' | 'local';
+}
+
+/**
+ * The token signing keys of a mesh: MEETVIEW_TOKEN_KEYS if set, else a random key made once per mesh
+ * directory (`token-keys`, mode 0600), so edges and the core of one mesh verify each other's tokens.
+ */
+export function meshTokenKeys(mesh: Mesh): string {
+  if (process.env.MEETVIEW_TOKEN_KEYS) return process.env.MEETVIEW_TOKEN_KEYS;
+  const file = join(mesh.dir, 'token-keys');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const keys = `local-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64url')}`;
+  writeFileSync(file, keys, { mode: 0o600 });
+  return keys;
+}
+
+/**
+ * Starts the catalogue's edges of every running region as child processes of the mesh
+ * (`tsx edge/main.ts`), each ready when its /readyz answers 200.
+ */
+export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): Promise<EdgeProcess[]> {
+  const keys = meshTokenKeys(mesh);
+  const started: EdgeProcess[] = [];
+  for (const region of Object.values(mesh.info.regions)) {
+    if (region.kind !== 'region' || !region.redis || !region.kafka) continue;
+    for (let i = 0; i < region.edges; i++) {
+      const node = `${region.id}-edge-${i + 1}`;
+      const httpPort = mesh.ports.port(region.index, 'edgeHttp', i);
+      const rtcPort = mesh.ports.port(region.index, 'edgeRtc', i * WORKERS_PER_EDGE);
+      const url = `http://127.0.0.1:${httpPort}`;
+      const proc = await mesh.spawn({
+        service: `edge ${region.id}/${i + 1}`,
+        command: TSX,
+        args: [join(REPO, 'edge', 'main.ts')],
+        cwd: REPO,
+        ports: [httpPort],
+        env: {
+          MEETVIEW_REGION: region.id,
+          MEETVIEW_NODE_ID: node,
+          MEETVIEW_HTTP_PORT: String(httpPort),
+          MEETVIEW_RTC_PORT: String(rtcPort),
+          MEETVIEW_WORKERS: String(WORKERS_PER_EDGE),
+          MEETVIEW_DEV_TOKENS: options.devTokens === false ? '0' : '1',
+          MEETVIEW_TOKEN_KEYS: keys,
+          MEETVIEW_PLACEMENT: options.placement ?? 'home',
+          ...(options.graceMs !== undefined ? { MEETVIEW_GRACE_MS: String(options.graceMs) } : {}),
+        },
+        ready: async () => (await fetch(`${url}/readyz`)).ok,
+        readyTimeoutMs: 60_000,
+        readyIntervalMs: 250,
+        failOn: /failed to start/,
+      });
+      started.push({ region: region.id, node, url, process: proc });
+    }
+  }
+  return started;
+}
