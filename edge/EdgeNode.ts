@@ -12,6 +12,7 @@ import { ChatService } from './chat/ChatService';
 import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
 import { createApp } from './http/app';
+import { ROOM_MEDIA_CODECS } from './media/codecs';
 import { WorkerPool } from './media/WorkerPool';
 import { NodeRegistry } from './routing/NodeRegistry';
 import { RoomDirectory } from './routing/RoomDirectory';
@@ -49,6 +50,7 @@ export class EdgeNode {
         basePort: config.rtc.basePort,
         rtcPortRange: config.rtc.portRange,
       });
+      const routerRtpCapabilities = await probeRouterCapabilities(pool);
       // The chat consumer delivers to conferences, which exist once the node is built; it joins its group
       // before the node listens, so no message sent to a room here is missed.
       let manager: ConferenceManager | undefined;
@@ -62,7 +64,7 @@ export class EdgeNode {
       await chat.start();
       const chatService = chat;
       return await new Promise<EdgeNode>((resolve, reject) => {
-        const node = new EdgeNode(config, keys, redis, pool!, chatService, resolve);
+        const node = new EdgeNode(config, keys, redis, pool!, chatService, routerRtpCapabilities, resolve);
         manager = node.manager;
         node.#server.once('error', reject);
       });
@@ -80,6 +82,7 @@ export class EdgeNode {
     redis: Cluster,
     pool: WorkerPool,
     chat: ChatService,
+    routerRtpCapabilities: unknown,
     onListening: (node: EdgeNode) => void,
   ) {
     this.config = config;
@@ -120,6 +123,7 @@ export class EdgeNode {
         ready: () => this.#ready(),
       },
       webDir: config.webDir ?? DEFAULT_WEB_DIR,
+      routerRtpCapabilities,
     });
     wsInit.app = app;
     this.#server = serve({ fetch: app.fetch, hostname: config.http.host, port: config.http.port }, () => {
@@ -168,5 +172,17 @@ export class EdgeNode {
     await this.#chat.close();
     this.#pool.close();
     this.#redis.disconnect();
+  }
+}
+
+/** The RTP capabilities every room's router has (same codecs everywhere), read from a throwaway router. */
+async function probeRouterCapabilities(pool: WorkerPool): Promise<unknown> {
+  const worker = pool.worker(0);
+  if (!worker) throw new Error('no live mediasoup worker');
+  const router = await worker.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+  try {
+    return router.rtpCapabilities;
+  } finally {
+    router.close();
   }
 }

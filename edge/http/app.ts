@@ -19,6 +19,8 @@ export interface AppDeps {
   /** The WebSocket URL of this edge for a token. */
   wsUrl: (token: string) => string;
   webDir: string | undefined;
+  /** Every room's router offers the same codecs, so clients can load their device before joining. */
+  routerRtpCapabilities: unknown;
 }
 
 /** The edge's HTTP surface: small route modules composed into one app. */
@@ -26,7 +28,13 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use('*', secureHeaders({ crossOriginEmbedderPolicy: false, contentSecurityPolicy: undefined }));
   app.route('/', healthRoutes(deps.health));
-  app.get('/api/config', (c) => c.json({ devTokens: deps.devTokens, ...deps.health.info() }));
+  app.get('/api/config', (c) =>
+    c.json({
+      devTokens: deps.devTokens,
+      ...deps.health.info(),
+      routerRtpCapabilities: deps.routerRtpCapabilities,
+    }),
+  );
   if (deps.devTokens) app.route('/', devTokenRoutes(deps.tokens, deps.wsUrl));
   app.route('/', rtcRoutes(deps.upgradeWebSocket, deps.tokens, deps.manager, deps.connection));
   app.all('/api/*', (c) => c.json({ error: { code: 'NOT_FOUND', message: `no API at ${c.req.path}` } }, 404));

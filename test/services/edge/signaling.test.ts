@@ -181,6 +181,10 @@ describe('join, notifications, leave', () => {
       (ja.routerRtpCapabilities as { codecs: { mimeType: string }[] }).codecs.map((c) => c.mimeType),
     ).toEqual(expect.arrayContaining(['audio/opus', 'video/VP8', 'video/VP9', 'video/H264']));
 
+    // /api/config offers the same capabilities, so a client can load its device before joining.
+    const config = (await (await fetch(`${edge1.url}/api/config`)).json()) as { routerRtpCapabilities: unknown };
+    expect(config.routerRtpCapabilities).toEqual(ja.routerRtpCapabilities);
+
     const { client: b, join: jb } = await join({ room: 'standup', identity: 'bob', name: 'Bob' }, edge2);
     expect(jb.self.node).toBe(ja.self.node);
     expect(jb.participants.map((p) => p.identity).sort()).toEqual(['alice', 'bob']);
