@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EdgeNode } from '../../../edge/EdgeNode';
+import { loadScore, NodeRegistry } from '../../../edge/routing/NodeRegistry';
+import { createRedisCluster } from '../../../lib/redis';
 import { Mesh } from '../../../regions/launcher';
 import { startTestEdge, testTokens, wsUrl } from '../../support/edgeFixture';
 import { RequestError, SignalingTestClient } from '../../support/SignalingTestClient';
@@ -182,7 +184,9 @@ describe('join, notifications, leave', () => {
     ).toEqual(expect.arrayContaining(['audio/opus', 'video/VP8', 'video/VP9', 'video/H264']));
 
     // /api/config offers the same capabilities, so a client can load its device before joining.
-    const config = (await (await fetch(`${edge1.url}/api/config`)).json()) as { routerRtpCapabilities: unknown };
+    const config = (await (await fetch(`${edge1.url}/api/config`)).json()) as {
+      routerRtpCapabilities: unknown;
+    };
     expect(config.routerRtpCapabilities).toEqual(ja.routerRtpCapabilities);
 
     const { client: b, join: jb } = await join({ room: 'standup', identity: 'bob', name: 'Bob' }, edge2);
@@ -311,22 +315,34 @@ describe('placement across the edges of a region', () => {
   });
 
   it('places each new room on the least-loaded edge', async () => {
-    const score = (e: EdgeNode) => {
-      const l = e.manager.load();
-      return l.participants * 10 + l.tracks * 2 + l.rooms;
+    const redis = createRedisCluster(mesh.info.regions.seoul!.redis!.nodes);
+    const registry = new NodeRegistry(redis, 'seoul');
+    const score = (e: EdgeNode) => loadScore(e.manager.load());
+    // Waits until both edges' heartbeats in Redis show the load they have now.
+    const settled = async () => {
+      for (let i = 0; i < 100; i++) {
+        const live = await registry.live();
+        const ok = [edge1, edge2].every((e) => {
+          const rec = live.find((n) => n.id === e.config.nodeId);
+          return rec !== undefined && loadScore(rec) === score(e);
+        });
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('heartbeats did not catch up');
     };
-    const used = new Set<string>();
-    for (let i = 0; i < 4; i++) {
-      // Let both heartbeats publish the current load first.
-      await new Promise((r) => setTimeout(r, 1200));
-      const via = i % 2 ? edge1 : edge2;
-      const other = via === edge1 ? edge2 : edge1;
-      const expected = score(other) < score(via) ? other : via;
-      const { join: j } = await join({ room: `spread-${i}`, identity: 's' }, via);
-      expect(j.self.node).toBe(expected.config.nodeId);
-      used.add(j.self.node);
+    try {
+      for (let i = 0; i < 4; i++) {
+        await settled();
+        const via = i % 2 ? edge1 : edge2;
+        const other = via === edge1 ? edge2 : edge1;
+        const expected = score(other) < score(via) ? other : via;
+        const { join: j } = await join({ room: `spread-${i}`, identity: 's' }, via);
+        expect(j.self.node).toBe(expected.config.nodeId);
+      }
+    } finally {
+      redis.disconnect();
     }
-    expect(used.size).toBe(2);
   });
 });
 
