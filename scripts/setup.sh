@@ -9,9 +9,10 @@ step() { printf '\n== %s\n' "$*"; }
 # Debian packages: servers and tools the mesh and the tests run for real, and the mediasoup worker's build deps.
 DEB_PACKAGES=(
   redis-server redis-tools
-  g++ make pkg-config python3-venv
+  openjdk-17-jre-headless maven
+  g++ make pkg-config python3-venv patch
   libuv1-dev libssl-dev libsrtp2-dev libabsl-dev libflatbuffers-dev flatbuffers-compiler
-  chromium chromium-driver
+  chromium chromium-driver fonts-nanum
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   ffmpeg
 )
@@ -48,6 +49,9 @@ bash scripts/kafka/fetch-jars.sh
 
 step "mediasoup worker"
 bash scripts/mediasoup/build-worker.sh
+
+step "web client (vite build)"
+npm run -s build:web
 
 echo
 echo "setup done"
