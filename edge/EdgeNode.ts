@@ -101,7 +101,7 @@ export class EdgeNode {
       heartbeatMs: 1000,
       placement: config.placement,
       chat,
-      chatRate: { perSecond: 5, burst: 20 },
+      chatRate: config.chatRate ?? { perSecond: 5, burst: 20 },
     });
     // createNodeWebSocket reads init.app only when an upgrade arrives; it is set once the app is composed.
     const wsInit = { app: undefined as unknown as Hono };

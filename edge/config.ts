@@ -27,6 +27,11 @@ const EnvSchema = z.object({
   MEETVIEW_PLACEMENT: z.enum(['home', 'local']).default('home'),
   MEETVIEW_MESH_FILE: z.string().optional(),
   MEETVIEW_WEB_DIR: z.string().optional(),
+  /** "perSecond:burst" of each participant's chat sends (benchmarks raise it). */
+  MEETVIEW_CHAT_RATE: z
+    .string()
+    .regex(/^\d+(\.\d+)?:\d+$/, 'expected "perSecond:burst", e.g. 5:20')
+    .default('5:20'),
 });
 
 export interface EdgeConfig {
@@ -51,6 +56,8 @@ export interface EdgeConfig {
    */
   placement: 'home' | 'local';
   webDir: string | undefined;
+  /** Each participant's chat send rate (MEETVIEW_CHAT_RATE); unset means the default 5/s, burst 20. */
+  chatRate?: { perSecond: number; burst: number };
 }
 
 export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig {
@@ -78,6 +85,10 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
     kafkaBrokers: kafkaBrokers(e.MEETVIEW_REGION, e.MEETVIEW_KAFKA_BROKERS, e.MEETVIEW_MESH_FILE),
     placement: e.MEETVIEW_PLACEMENT,
     webDir: e.MEETVIEW_WEB_DIR,
+    chatRate: {
+      perSecond: Number(e.MEETVIEW_CHAT_RATE.split(':')[0]),
+      burst: Number(e.MEETVIEW_CHAT_RATE.split(':')[1]),
+    },
   };
 }
 

@@ -22,6 +22,10 @@ export interface StartEdgesOptions {
   devTokens?: boolean;
   graceMs?: number;
   placement?: 'home' | 'local';
+  /** Edges per region, overriding the catalogue's count (benchmarks run two edges in one region). */
+  edgesPerRegion?: number;
+  /** Extra environment for every edge (e.g. MEETVIEW_CHAT_RATE for a benchmark). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -46,7 +50,8 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
   const started: EdgeProcess[] = [];
   for (const region of Object.values(mesh.info.regions)) {
     if (region.kind !== 'region' || !region.redis || !region.kafka) continue;
-    for (let i = 0; i < region.edges; i++) {
+    const count = options.edgesPerRegion ?? region.edges;
+    for (let i = 0; i < count; i++) {
       const node = `${region.id}-edge-${i + 1}`;
       const httpPort = mesh.ports.port(region.index, 'edgeHttp', i);
       const rtcPort = mesh.ports.port(region.index, 'edgeRtc', i * WORKERS_PER_EDGE);
@@ -67,6 +72,7 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
           MEETVIEW_TOKEN_KEYS: keys,
           MEETVIEW_PLACEMENT: options.placement ?? 'home',
           ...(options.graceMs !== undefined ? { MEETVIEW_GRACE_MS: String(options.graceMs) } : {}),
+          ...options.env,
         },
         ready: async () => (await fetch(`${url}/readyz`)).ok,
         readyTimeoutMs: 60_000,
