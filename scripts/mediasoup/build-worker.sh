@@ -12,7 +12,8 @@
 # node_modules is never modified. See scripts/mediasoup/README.md.
 #
 # Environment: MEETVIEW_CACHE (cache root), MEDIASOUP_DIR (default <repo>/node_modules/mediasoup),
-# BUILD_JOBS (default: number of cores), KEEP_BUILD_DIR=1 (keep the temporary build directory).
+# BUILD_JOBS (default: number of cores), BUILD_NICE (default 10; 0 on a dedicated CI machine),
+# KEEP_BUILD_DIR=1 (keep the temporary build directory).
 set -euo pipefail
 
 readonly MESON_VERSION=1.12.1
@@ -36,7 +37,7 @@ for arg in "$@"; do
   case "$arg" in
   --force) force=1 ;;
   -h | --help)
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown argument: $arg (usage: build-worker.sh [--force])" ;;
@@ -98,14 +99,19 @@ start_s=$SECONDS
 # --- meson + ninja from PyPI (Debian bookworm's meson 1.0.1 is older than the worker needs) ------
 
 venv="$cache_root/mediasoup-worker/tools/meson-$MESON_VERSION-ninja-$NINJA_VERSION"
-if [[ ! -f "$venv/.complete" ]]; then
-  log "installing meson $MESON_VERSION and ninja $NINJA_VERSION into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --disable-pip-version-check --no-input -q \
-    "meson==$MESON_VERSION" "ninja==$NINJA_VERSION"
-  touch "$venv/.complete"
-fi
+mkdir -p "$(dirname "$venv")"
+(
+  # Builds of two mediasoup versions may run at once; they share this venv.
+  flock 8
+  if [[ ! -f "$venv/.complete" ]]; then
+    log "installing meson $MESON_VERSION and ninja $NINJA_VERSION into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --disable-pip-version-check --no-input -q \
+      "meson==$MESON_VERSION" "ninja==$NINJA_VERSION"
+    touch "$venv/.complete"
+  fi
+) 8>"$venv.lock"
 export PATH="$venv/bin:$PATH"
 
 # --- unpack the worker source into a temporary build directory ---------------------------------
@@ -143,15 +149,16 @@ done
 # --- configure and compile -----------------------------------------------------------------------
 
 jobs="${BUILD_JOBS:-$(nproc)}"
+nice_level="${BUILD_NICE:-10}"
 log "meson setup (meson $(meson --version), ninja $(ninja --version))"
-(cd "$src" && nice -n 10 meson setup --wrap-mode=nodownload --buildtype=release -Db_ndebug=true \
+(cd "$src" && nice -n "$nice_level" meson setup --wrap-mode=nodownload --buildtype=release -Db_ndebug=true \
   --prefix "$build_root/install" "$build_root/out" . >"$build_root/setup.log" 2>&1) || {
   tail -n 40 "$build_root/setup.log" >&2
   die "meson setup failed (full log: $build_root/setup.log)"
 }
 
 log "compiling mediasoup-worker with $jobs jobs (a few minutes)"
-(cd "$build_root/out" && nice -n 10 meson compile -j "$jobs" mediasoup-worker \
+(cd "$build_root/out" && nice -n "$nice_level" meson compile -j "$jobs" mediasoup-worker \
   >"$build_root/compile.log" 2>&1) || {
   grep -E -B2 -A8 'error|FAILED' "$build_root/compile.log" | head -n 80 >&2 || true
   die "compilation failed (full log: $build_root/compile.log)"

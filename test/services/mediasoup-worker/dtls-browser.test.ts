@@ -91,7 +91,7 @@ describe('mediasoup-worker with a real WebRTC peer (headless Chromium)', () => {
     pageUrl = url;
     worker = cleanup.add(await createTestWorker(), (w) => w.close());
     // A fresh profile per run; launchPersistentContext is how playwright takes --user-data-dir.
-    const profile = await mkdtemp(join(tmpdir(), 'meetview-chromium-'));
+    const profile = await mkdtemp(join(tmpdir(), 'meetview-mediasoup-worker-test-chromium-'));
     cleanup.add(profile, (dir) => rm(dir, { recursive: true, force: true }));
     context = cleanup.add(
       await chromium.launchPersistentContext(profile, {
@@ -107,7 +107,7 @@ describe('mediasoup-worker with a real WebRTC peer (headless Chromium)', () => {
   afterAll(async () => {
     const died = worker?.died;
     await cleanup.run();
-    expect(died, 'the worker died during the test').toBe(false);
+    if (worker) expect(died, 'the worker died during the test').toBe(false);
   });
 
   it('completes the DTLS handshake and media flows both ways', async () => {

@@ -1,38 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import type { types } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
-import { cacheRoot, resolveWorkerBin } from '../../../lib/media/workerBin';
+import { resolveWorkerBin } from '../../../lib/media/workerBin';
 
-const require = createRequire(import.meta.url);
-
-/**
- * The worker binary under test, or a failure that says how to get one. Same order as
- * lib/media/workerBin.ts: MEDIASOUP_WORKER_BIN, mediasoup's own worker, the offline cache.
- */
+/** The worker binary under test (lib/media/workerBin.ts's lookup), or a failure saying how to get one. */
 export function requireWorkerBin(): string {
   try {
     return resolveWorkerBin();
   } catch (error) {
-    // lib/media/workerBin.ts reads 'mediasoup/package.json', which mediasoup's "exports" does not
-    // allow; until that is fixed, look at the same three places here.
-    if ((error as { code?: string }).code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') {
-      const mediasoupDir = join(dirname(require.resolve('mediasoup')), '..', '..');
-      const candidates = [
-        process.env.MEDIASOUP_WORKER_BIN,
-        join(mediasoupDir, 'worker', 'out', 'Release', 'mediasoup-worker'),
-        join(cacheRoot(), 'mediasoup-worker', mediasoup.version, 'mediasoup-worker'),
-      ].filter((path): path is string => Boolean(path));
-      const found = candidates.find((path) => existsSync(path));
-      if (found) return found;
-      throw new Error(
-        `no mediasoup-worker for mediasoup ${mediasoup.version} (looked at ${candidates.join(', ')}). ` +
-          'Build it with: bash scripts/mediasoup/build-worker.sh',
-      );
-    }
     throw new Error(`${(error as Error).message}. Build it with: bash scripts/mediasoup/build-worker.sh`);
   }
 }
