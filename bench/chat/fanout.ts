@@ -1,0 +1,230 @@
+/**
+ * Chat fan-out benchmark: W WebSocket clients in rooms of S, spread over two edges of one region,
+ * each sending R messages/s for D seconds; the same workload in the same run against the Socket.IO
+ * peer (two instances on the same Redis Cluster). Prints delivered messages/s, send→receive latency
+ * and CPU for both, and the ratios.
+ *
+ *   npx tsx bench/chat/fanout.ts [--clients 200] [--room-size 10] [--rate 2] [--duration 20]
+ *                                [--only meetview|socketio] [--port-base 27000] [--json out.json]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { BenchMesh } from './BenchMesh';
+import type { ChatBenchClient } from './ChatBenchClient';
+import { MeetviewClient } from './MeetviewClient';
+import { mapLimit, sleep, until } from './pool';
+import { SocketIoClient } from './SocketIoClient';
+import { CpuMeter, percentile, sortedCopy } from './stats';
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '200' },
+    'room-size': { type: 'string', default: '10' },
+    rate: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '20' },
+    drain: { type: 'string', default: '10' },
+    only: { type: 'string' },
+    'port-base': { type: 'string', default: '27000' },
+    json: { type: 'string' },
+  },
+});
+const W = positive('clients', args.clients);
+const S = positive('room-size', args['room-size']);
+const R = positive('rate', args.rate);
+const D = positive('duration', args.duration);
+const DRAIN_S = positive('drain', args.drain);
+if (S < 2) fail('--room-size must be at least 2 (someone has to receive)');
+if (W % S !== 0) fail(`--clients (${W}) must be a multiple of --room-size (${S})`);
+if (args.only && !['meetview', 'socketio'].includes(args.only)) fail('--only: meetview or socketio');
+
+function positive(name: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) fail(`--${name}: a positive number, got "${v}"`);
+  return n;
+}
+function fail(message: string): never {
+  console.error(`fanout: ${message}`);
+  process.exit(2);
+}
+
+interface System {
+  name: string;
+  connect(index: number, room: string, identity: string): Promise<ChatBenchClient>;
+  cpu: Record<string, number[]>;
+}
+
+interface Result {
+  system: string;
+  sent: number;
+  acked: number;
+  failedSends: number;
+  expected: number;
+  delivered: number;
+  deliveredPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  ackMs: { p50: number; p99: number };
+  cpu: Record<string, number>;
+}
+
+async function run(sys: System): Promise<Result> {
+  const rooms = W / S;
+  const tag = `${sys.name}-${Date.now().toString(36)}`;
+  console.error(`[${sys.name}] connecting ${W} clients in ${rooms} rooms of ${S}`);
+  const clients = await mapLimit(W, 16, (i) => sys.connect(i, `${tag}-r${Math.floor(i / S)}`, `c${i}`));
+  try {
+    // Warm-up: one message per room reaches all its members (Kafka consumer groups settled, sockets hot).
+    let warm = 0;
+    const latencies: number[] = [];
+    let delivered = 0;
+    let lastDelivery = 0;
+    clients.forEach((c, i) => {
+      c.onMessage = (text) => {
+        if (text.charCodeAt(0) === 119 /* w */) {
+          warm++;
+          return;
+        }
+        const [, from, , at] = text.split('|');
+        if (Number(from) === i) return;
+        const now = performance.now();
+        latencies.push(now - Number(at));
+        delivered++;
+        lastDelivery = now;
+      };
+    });
+    for (let r = 0; r < rooms; r++) void clients[r * S]!.send(`w|${r}`).catch(() => {});
+    if (!(await until(() => warm >= W, 90_000)))
+      throw new Error(`${sys.name}: warm-up messages reached ${warm} of ${W} members in 90 s`);
+    await sleep(500);
+
+    const meter = new CpuMeter(sys.cpu);
+    const period = 1000 / R;
+    const next = clients.map((_, i) => (i / W) * period); // spread the phases over one period
+    const seq = clients.map(() => 0);
+    let sent = 0;
+    let acked = 0;
+    let failed = 0;
+    const acks: number[] = [];
+    const errors = new Map<string, number>();
+    meter.start();
+    const t0 = performance.now();
+    const endAt = t0 + D * 1000;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        if (now >= endAt) return resolve();
+        for (let i = 0; i < W; i++) {
+          while (t0 + next[i]! <= now) {
+            next[i]! += period;
+            const at = performance.now();
+            sent++;
+            clients[i]!.send(`m|${i}|${seq[i]!++}|${at}`).then(
+              () => {
+                acked++;
+                acks.push(performance.now() - at);
+              },
+              (err: Error) => {
+                failed++;
+                errors.set(err.message, (errors.get(err.message) ?? 0) + 1);
+              },
+            );
+          }
+        }
+        setTimeout(tick, 2);
+      };
+      tick();
+    });
+    await until(() => acked + failed >= sent, DRAIN_S * 1000);
+    const expected = acked * (S - 1);
+    await until(() => delivered >= expected, DRAIN_S * 1000);
+    const cpu = meter.stop();
+    for (const [m, n] of errors) console.error(`[${sys.name}] ${n}× send failed: ${m}`);
+    const lat = sortedCopy(latencies);
+    const ack = sortedCopy(acks);
+    return {
+      system: sys.name,
+      sent,
+      acked,
+      failedSends: failed,
+      expected,
+      delivered,
+      deliveredPerSec: delivered / ((lastDelivery - t0) / 1000),
+      latencyMs: {
+        p50: percentile(lat, 50),
+        p90: percentile(lat, 90),
+        p99: percentile(lat, 99),
+        max: lat.length ? lat[lat.length - 1]! : Number.NaN,
+      },
+      ackMs: { p50: percentile(ack, 50), p99: percentile(ack, 99) },
+      cpu,
+    };
+  } finally {
+    for (const c of clients) c.close();
+    await sleep(1000);
+  }
+}
+
+function print(r: Result): void {
+  const f = (n: number) => n.toFixed(1);
+  const cpu = Object.entries(r.cpu)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}%`)
+    .join(', ');
+  console.log(
+    `${r.system.padEnd(9)} sent ${r.sent} acked ${r.acked} failed ${r.failedSends} | delivered ${r.delivered}/${r.expected}` +
+      ` = ${r.deliveredPerSec.toFixed(0)}/s | latency p50 ${f(r.latencyMs.p50)} p90 ${f(r.latencyMs.p90)}` +
+      ` p99 ${f(r.latencyMs.p99)} max ${f(r.latencyMs.max)} ms | ack p50 ${f(r.ackMs.p50)} p99 ${f(r.ackMs.p99)} ms` +
+      `\n          CPU (% of one core): ${cpu}`,
+  );
+}
+
+const bench = await BenchMesh.start({
+  portBase: Number(args['port-base']),
+  // Above the offered rate so the limiter never refuses a benchmark message.
+  chatRate: `${Math.max(5, Math.ceil(R * 2))}:${Math.max(20, Math.ceil(R * 4))}`,
+  peer: args.only !== 'meetview',
+});
+const stopOnSignal = () => void bench.close().then(() => process.exit(130));
+process.once('SIGINT', stopOnSignal);
+process.once('SIGTERM', stopOnSignal);
+const results: Result[] = [];
+try {
+  const infra = bench.infraPids();
+  console.log(
+    `fan-out: ${W} clients, rooms of ${S} (${W / S} rooms) over 2 instances, ${R} msg/s each for ${D} s` +
+      ` → offered ${W * R} msg/s, ${W * R * (S - 1)} deliveries/s`,
+  );
+  if (args.only !== 'socketio') {
+    const edges = bench.edges;
+    results.push(
+      await run({
+        name: 'meetview',
+        connect: (i, room, id) => MeetviewClient.connect(edges[i % 2]!.url, room, id),
+        cpu: {
+          edges: edges.map((e) => e.process.pid!),
+          redis: infra.redis,
+          kafka: infra.kafka,
+        },
+      }),
+    );
+    print(results.at(-1)!);
+  }
+  if (args.only !== 'meetview') {
+    const peers = bench.peers;
+    results.push(
+      await run({
+        name: 'socketio',
+        connect: (i, room, id) => SocketIoClient.connect(peers[i % 2]!.url, room, id),
+        cpu: { servers: peers.map((p) => p.process.pid!), redis: infra.redis, kafka: infra.kafka },
+      }),
+    );
+    print(results.at(-1)!);
+  }
+  const [m, s] = results;
+  if (m && s && results.length === 2)
+    console.log(
+      `ratio meetview/socketio: throughput ${(m.deliveredPerSec / s.deliveredPerSec).toFixed(2)}×,` +
+        ` p99 ${(m.latencyMs.p99 / s.latencyMs.p99).toFixed(2)}× (target: throughput ≥ 3×, p99 lower, p99 ≤ 50 ms)`,
+    );
+  if (args.json) writeFileSync(args.json, JSON.stringify({ W, S, R, D, results }, null, 2));
+} finally {
+  await bench.close();
+}
