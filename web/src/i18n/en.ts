@@ -54,8 +54,21 @@ export const en = {
   'panel.chat': 'Chat',
   'panel.inCall': 'In the call · {count}',
   'panel.close': 'Close panel',
-  'panel.chatSoon': 'In-call messages will appear here.',
-  'panel.chatSoonHint': 'Chat is on its way.',
+
+  'chat.placeholder': 'Send a message to everyone',
+  'chat.inputLabel': 'Message',
+  'chat.send': 'Send message',
+  'chat.empty': 'No messages yet',
+  'chat.emptyHint': 'Messages are shown to everyone in the call.',
+  'chat.you': 'You',
+  'chat.sending': 'Sending…',
+  'chat.private': 'Private',
+  'chat.joined': '{name} joined',
+  'chat.left': '{name} left',
+  'chat.count': '{count} / {max}',
+  'chat.tooLong': '{count} characters over the limit of {max}',
+  'chat.notSent': 'Your message was not sent.',
+  'chat.unread': '{count} unread messages',
 
   'conn.connecting': 'Connecting…',
   'conn.connected': 'Connected',
@@ -93,6 +106,7 @@ export const en = {
   'error.SCREEN_FAILED': 'Screen sharing could not start.',
   'error.PRODUCE_FAILED': 'Your camera or microphone could not be sent.',
   'error.MEDIA_BLOCKED': 'Camera and microphone are blocked or missing. You can still join.',
+  'error.TOO_LARGE': 'The message is too long.',
   'error.UNKNOWN': 'Something went wrong.',
 } as const;
 

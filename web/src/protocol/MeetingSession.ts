@@ -11,6 +11,7 @@ import type {
   TrackInfo,
   TrackSource,
 } from '../../../proto/signaling/messages';
+import { ChatStore } from './ChatStore';
 import { Emitter } from './Emitter';
 import {
   ClientErrorCode,
@@ -104,6 +105,8 @@ export interface TrackStats {
  */
 export class MeetingSession extends Emitter<MeetingSessionEvents> {
   readonly signaling: SignalingClient;
+  /** The room's chat; its last message id is where the join after a reconnect continues from. */
+  readonly chat: ChatStore;
   #state: SessionState = 'idle';
   #device: Device | null = null;
   /** A Device created ahead of the join that will load it (a Device loads once). */
@@ -135,6 +138,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   constructor(options: SignalingClientOptions) {
     super();
     this.signaling = new SignalingClient(options);
+    this.chat = new ChatStore((data) => this.signaling.request('chat.send', data));
   }
 
   get state(): SessionState {
@@ -362,6 +366,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     const sig = this.signaling;
     this.#unsubscribe.push(
       sig.on('state', (s) => {
+        if (s !== 'connected') this.chat.setOffline();
         if (s === 'reconnecting' && this.#state === 'joined') this.#setState('reconnecting');
         this.emit('connection', s);
       }),
@@ -392,6 +397,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       }),
       sig.onNotification('activeSpeaker', ({ identity }) => this.#setActiveSpeaker(identity)),
       sig.onNotification('audioLevels', ({ levels }) => this.emit('audioLevels', levels)),
+      sig.onNotification('chat.message', (m) => this.chat.receive(m)),
     );
   }
 
@@ -401,13 +407,17 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     const first = this.#joins === 0;
     if (first) performance.mark('meetview:ws-open');
     try {
-      snap = await this.signaling.request('join', {});
+      const lastMessageId = this.chat.lastMessageId;
+      snap = await this.signaling.request('join', lastMessageId ? { lastMessageId } : {});
       if (first) performance.mark('meetview:join-response');
     } catch (error) {
       this.#onJoinError(error);
       return;
     }
     if (generation !== this.#generation) return;
+    // The join's chat and the notifications after it are one stream: take it in before anything awaits.
+    this.chat.setSelf(snap.self.identity, snap.self.name);
+    this.chat.applyJoin(snap.chat ?? []);
     try {
       // Resume only when the server kept exactly the transports we have; otherwise rebuild.
       const ours = [this.#send, this.#recv].filter((t) => t !== null).map((t) => t.id);
@@ -778,6 +788,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     // Unsubscribe first: closing the client emits its own 'closed', which must not finish us twice.
     for (const off of this.#unsubscribe.splice(0)) off();
     this.signaling.close();
+    this.chat.close();
     this.#closeTransports();
     for (const track of this.#localTracks.values()) track.stop();
     this.#localTracks.clear();

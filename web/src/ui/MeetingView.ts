@@ -2,6 +2,7 @@ import { applyI18n, errorText, type MessageKey, onLangChange, t } from '../i18n'
 import type { MeetingSession, Notice, RemoteTrack } from '../protocol/MeetingSession';
 import type { CloseInfo } from '../protocol/SignalingClient';
 import { roomPath } from '../route';
+import { ChatPanel, renderUnreadBadge } from './ChatPanel';
 import { h, setAttr } from './dom';
 import { type IconName, icon } from './icons';
 import { langButton } from './LangButton';
@@ -34,6 +35,8 @@ export class MeetingView {
   readonly #notices: HTMLElement;
   readonly #alone: HTMLElement;
   readonly #panel: SidePanel;
+  readonly #chat: ChatPanel;
+  readonly #chatBadge: HTMLElement;
   readonly #clock: HTMLElement;
   readonly #roomLabel: HTMLElement;
   readonly #btn: Record<'mic' | 'cam' | 'screen' | 'leave' | 'participants' | 'chat', HTMLButtonElement>;
@@ -62,10 +65,23 @@ export class MeetingView {
     this.#grid = h('div', { class: 'grid', 'data-testid': 'grid' });
     this.#stageArea = h('main', { class: 'stage-area' }, this.#stage, this.#grid);
     this.#audioSink = h('div', { class: 'audio-sink', hidden: true });
-    this.#panel = new SidePanel(() => {
-      this.#panel.hide();
-      this.#render();
+    this.#panel = new SidePanel(
+      () => {
+        this.#panel.hide();
+        this.#render();
+      },
+      () => this.#chatVisibility(),
+    );
+    this.#chat = new ChatPanel(session.chat, {
+      onRefused: (err) =>
+        this.#toast(
+          { code: err.code, message: `${err.code}: ${err.message}` },
+          `${t('chat.notSent')} ${errorText(err.code)}`,
+          'error',
+        ),
     });
+    this.#panel.chatSlot.replaceChildren(this.#chat.el);
+    this.#chatBadge = h('span', { class: 'badge chat-badge', 'data-testid': 'chat-unread', hidden: true });
 
     const copy = h(
       'button',
@@ -154,6 +170,7 @@ export class MeetingView {
       session.on('activeSpeaker', () => this.#schedule()),
       session.on('notice', (n) => this.#onNotice(n)),
       session.on('closed', (info) => this.#showEnded(info)),
+      session.chat.on('unread', (n) => renderUnreadBadge(this.#chatBadge, n)),
       onLangChange(() => {
         this.#render();
         // The ended card's messages are composed, not data-i18n: compose them again.
@@ -170,6 +187,7 @@ export class MeetingView {
 
   dispose(): void {
     for (const off of this.#off.splice(0)) off();
+    this.#chat.dispose();
     this.#resize.disconnect();
     clearInterval(this.#clockTimer);
     cancelAnimationFrame(this.#raf);
@@ -204,6 +222,12 @@ export class MeetingView {
     if (this.#panel.open && this.#panel.tab === tab) this.#panel.hide();
     else this.#panel.show(tab);
     this.#render();
+    if (this.#panel.open && this.#panel.tab === 'chat') this.#chat.focus();
+  }
+
+  /** Messages count as unread while the chat tab is not on screen. */
+  #chatVisibility(): void {
+    this.#session.chat.setVisible(this.#panel.open && this.#panel.tab === 'chat');
   }
 
   #render(): void {
@@ -373,6 +397,8 @@ export class MeetingView {
     this.#peopleBadge.textContent = String(rows.length);
     this.#btn.participants.classList.toggle('active', this.#panel.open && this.#panel.tab === 'people');
     this.#control(this.#btn.chat, 'chat', 'controls.chat', false, true);
+    this.#btn.chat.append(this.#chatBadge);
+    renderUnreadBadge(this.#chatBadge, this.#session.chat.unread);
     this.#btn.chat.classList.toggle('active', this.#panel.open && this.#panel.tab === 'chat');
 
     this.#panel.render(rows);

@@ -17,10 +17,10 @@ export interface PersonRow {
   region: string;
 }
 
-/** The right-hand panel: the participant list, and the chat tab's place (chat arrives in its own issue). */
+/** The right-hand panel: the participant list, and the chat tab's place (ChatPanel mounts there). */
 export class SidePanel {
   readonly el: HTMLElement;
-  /** Where the chat view mounts; a placeholder until then. */
+  /** Where the chat view mounts. */
   readonly chatSlot: HTMLElement;
   readonly #list: HTMLElement;
   readonly #count: HTMLElement;
@@ -29,20 +29,14 @@ export class SidePanel {
   #tab: PanelTab = 'people';
   #open = false;
 
-  constructor(onClose: () => void) {
+  /** `onChange` runs after the panel opened, closed or switched tab (the chat's unread count depends on it). */
+  constructor(
+    onClose: () => void,
+    readonly onChange: () => void = () => undefined,
+  ) {
     this.#count = h('div', { class: 'panel-count' });
     this.#list = h('ul', { class: 'people-list', 'data-testid': 'participant-list' });
-    this.chatSlot = h(
-      'div',
-      { class: 'chat-slot', 'data-testid': 'chat-panel' },
-      h(
-        'div',
-        { class: 'empty-state' },
-        icon('chat', 'icon empty-icon'),
-        h('p', { 'data-i18n': 'panel.chatSoon' }),
-        h('p', { class: 'muted', 'data-i18n': 'panel.chatSoonHint' }),
-      ),
-    );
+    this.chatSlot = h('div', { class: 'chat-slot', 'data-testid': 'chat-panel' });
     const tab = (name: PanelTab) => {
       const b = h('button', {
         type: 'button',
@@ -91,11 +85,13 @@ export class SidePanel {
     this.#tab = tab;
     this.#open = true;
     this.#apply();
+    this.onChange();
   }
 
   hide(): void {
     this.#open = false;
     this.#apply();
+    this.onChange();
   }
 
   #apply(): void {
