@@ -11,6 +11,7 @@ import { createRedisCluster } from '../lib/redis';
 import { ChatService } from './chat/ChatService';
 import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
+import { RoomEventLog } from './events/RoomEventLog';
 import { createApp } from './http/app';
 import { ROOM_MEDIA_CODECS } from './media/codecs';
 import { WorkerPool } from './media/WorkerPool';
@@ -31,6 +32,7 @@ export class EdgeNode {
   readonly #redis: Cluster;
   readonly #pool: WorkerPool;
   readonly #chat: ChatService;
+  readonly #events: RoomEventLog;
   readonly manager: ConferenceManager;
   readonly #server: ServerType;
   readonly url: string;
@@ -41,6 +43,7 @@ export class EdgeNode {
     const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.nodeId });
     let pool: WorkerPool | undefined;
     let chat: ChatService | undefined;
+    let events: RoomEventLog | undefined;
     try {
       await redis.ping();
       pool = await WorkerPool.create({
@@ -51,6 +54,8 @@ export class EdgeNode {
         rtcPortRange: config.rtc.portRange,
       });
       const routerRtpCapabilities = await probeRouterCapabilities(pool);
+      events = new RoomEventLog(kafka, config.region, config.nodeId);
+      await events.connect();
       // The chat consumer delivers to conferences, which exist once the node is built; it joins its group
       // before the node listens, so no message sent to a room here is missed.
       let manager: ConferenceManager | undefined;
@@ -63,13 +68,24 @@ export class EdgeNode {
       });
       await chat.start();
       const chatService = chat;
+      const eventLog = events;
       return await new Promise<EdgeNode>((resolve, reject) => {
-        const node = new EdgeNode(config, keys, redis, pool!, chatService, routerRtpCapabilities, resolve);
+        const node = new EdgeNode(
+          config,
+          keys,
+          redis,
+          pool!,
+          chatService,
+          eventLog,
+          routerRtpCapabilities,
+          resolve,
+        );
         manager = node.manager;
         node.#server.once('error', reject);
       });
     } catch (err) {
       await chat?.close();
+      await events?.close();
       pool?.close();
       redis.disconnect();
       throw err;
@@ -82,6 +98,7 @@ export class EdgeNode {
     redis: Cluster,
     pool: WorkerPool,
     chat: ChatService,
+    events: RoomEventLog,
     routerRtpCapabilities: unknown,
     onListening: (node: EdgeNode) => void,
   ) {
@@ -89,6 +106,7 @@ export class EdgeNode {
     this.#redis = redis;
     this.#pool = pool;
     this.#chat = chat;
+    this.#events = events;
     const tokens = new TokenService(keys);
     const directory = new RoomDirectory(redis);
     const registry = new NodeRegistry(redis, config.region);
@@ -101,6 +119,7 @@ export class EdgeNode {
       heartbeatMs: 1000,
       placement: config.placement,
       chat,
+      events,
       chatRate: config.chatRate ?? { perSecond: 5, burst: 20 },
     });
     // createNodeWebSocket reads init.app only when an upgrade arrives; it is set once the app is composed.
@@ -170,6 +189,7 @@ export class EdgeNode {
       (this.#server as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
     await this.#chat.close();
+    await this.#events.close();
     this.#pool.close();
     this.#redis.disconnect();
   }

@@ -13,6 +13,7 @@ import type {
   TrackSource,
 } from '../../proto/signaling/messages';
 import type { SequencedMessage } from '../chat/ChatHistory';
+import type { RoomEventLog } from '../events/RoomEventLog';
 import { MediaError } from '../media/MediaError';
 import type { Room } from '../media/Room';
 import { TypedEmitter } from '../media/TypedEmitter';
@@ -37,6 +38,8 @@ export interface ConferenceOptions {
   /** How long a participant whose socket dropped is kept for a resume. */
   graceMs: number;
   chat: ChatPort;
+  /** The room-events log in Kafka (edge/events/RoomEventLog). */
+  events: Pick<RoomEventLog, 'joined' | 'left' | 'published' | 'unpublished' | 'closed'>;
   /** Chat messages per second (and burst) one participant may send. */
   chatRate: { perSecond: number; burst: number };
 }
@@ -147,6 +150,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         const p = participant;
         p.on('gracetimeout', () => void this.leave(p, 'timeout'));
         this.#broadcast('participant.joined', { participant: info }, info.identity);
+        this.#opts.events.joined(this.name, info);
         this.#systemChat(info, 'joined');
       }
     }
@@ -207,11 +211,14 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     const producerIds = [...participant.producers.keys()];
     for (const consumerId of participant.consumers.keys()) this.#clearKeyframeRetries(consumerId);
     participant.markLeft(closeCode, reason);
-    for (const producerId of producerIds)
+    for (const producerId of producerIds) {
       this.#broadcast('track.unpublished', { producerId, identity: participant.identity });
+      this.#opts.events.unpublished(this.name, participant.info, producerId);
+    }
     // Closing the peer's transports closes its producers, which closes the others' consumers of them.
     this.#media.closePeer(participant.identity);
     this.#broadcast('participant.left', { identity: participant.identity, reason });
+    this.#opts.events.left(this.name, participant.info, reason);
     this.#systemChat(participant.info, 'left');
     await this.#directory
       .removeParticipant(this.name, participant.identity, producerIds)
@@ -234,6 +241,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     for (const timers of this.#keyframeTimers.values()) for (const t of timers) clearTimeout(t);
     this.#keyframeTimers.clear();
     if (!this.#media.closed) this.#media.close();
+    this.#opts.events.closed(this.name, reason);
     for (const identity of identities)
       void this.#directory.removeParticipant(this.name, identity, []).catch(() => undefined);
     this.safeEmit('close', reason);
@@ -321,6 +329,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       .putTrack(this.name, { ...track, node: this.#opts.node })
       .catch((err) => console.error(`[conference ${this.name}] putTrack:`, err));
     this.#broadcast('track.published', { track }, p.identity);
+    this.#opts.events.published(this.name, p.info, track);
     return { producerId: info.id };
   }
 
@@ -452,6 +461,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       const p = this.#participants.get(peerId);
       if (!p?.producers.delete(producerId)) return;
       void this.#directory.removeTrack(this.name, producerId).catch(() => undefined);
+      this.#opts.events.unpublished(this.name, p.info, producerId);
       this.#broadcast('track.unpublished', { producerId, identity: peerId }, peerId);
     });
     m.on('producerpause', ({ producerId, peerId }) =>

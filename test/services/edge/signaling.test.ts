@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EdgeNode } from '../../../edge/EdgeNode';
 import { loadScore, NodeRegistry } from '../../../edge/routing/NodeRegistry';
+import { createKafka, ROOM_EVENTS_TOPIC } from '../../../lib/kafka';
 import { createRedisCluster } from '../../../lib/redis';
+import { Envelope } from '../../../proto/gen/meetview/events/v1/events';
 import { Mesh } from '../../../regions/launcher';
 import { startTestEdge, testTokens, wsUrl } from '../../support/edgeFixture';
 import { RequestError, SignalingTestClient } from '../../support/SignalingTestClient';
@@ -51,6 +53,36 @@ async function join(
   const r = await SignalingTestClient.joinAnywhere(`${via.url.replace('http', 'ws')}/rtc`, token);
   clients.push(r.client);
   return { ...r, token };
+}
+
+/** The room's events in the region's room-events topic, as "<event> <identity>" lines. */
+async function readRoomEvents(room: string, atLeast: number): Promise<string[]> {
+  const kafka = createKafka({ brokers: mesh.info.regions.seoul!.kafka!.bootstrap, clientId: 'test-reader' });
+  const consumer = kafka.consumer({ groupId: `test-${Date.now()}`, maxWaitTimeInMs: 50 });
+  const out: string[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: ROOM_EVENTS_TOPIC, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${JSON.stringify(out)} in room-events`)), 20_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const env = Envelope.decode(message.value!);
+          if (env.room !== room || env.payload?.$case !== 'roomEvent') return;
+          const ev = env.payload.value.event;
+          const who = ev && 'participant' in ev.value ? ev.value.participant?.identity : undefined;
+          out.push(`${ev?.$case} ${who ?? ''}`.trim());
+          if (out.length >= atLeast) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
 }
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -238,6 +270,16 @@ describe('join, notifications, leave', () => {
     await a.request('leave', {});
     expect(await a.closed()).toBe(4000);
     expect(await b.waitFor('participant.left')).toEqual({ identity: 'alice', reason: 'left' });
+
+    // The same story is in the region's room-events log, in order, for other regions and the core.
+    const events = await readRoomEvents('standup', 5);
+    expect(events.slice(0, 5)).toEqual([
+      'participantJoined alice',
+      'participantJoined bob',
+      'trackPublished alice',
+      'trackUnpublished alice',
+      'participantLeft alice',
+    ]);
   });
 
   it('refuses to publish without the publish grant, and says so', async () => {

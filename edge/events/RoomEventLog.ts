@@ -1,0 +1,114 @@
+import type { Kafka } from 'kafkajs';
+import { ulid } from 'ulid';
+import { KeyedProducer, ROOM_EVENTS_TOPIC } from '../../lib/kafka';
+import { Envelope, type RoomEvent, TrackKind, TrackSource } from '../../proto/gen/meetview/events/v1/events';
+import type {
+  MediaKind,
+  ParticipantInfo,
+  TrackSource as SignalingSource,
+} from '../../proto/signaling/messages';
+
+const SOURCES: Record<SignalingSource, TrackSource> = {
+  microphone: TrackSource.TRACK_SOURCE_MICROPHONE,
+  camera: TrackSource.TRACK_SOURCE_CAMERA,
+  screen: TrackSource.TRACK_SOURCE_SCREEN,
+  'screen-audio': TrackSource.TRACK_SOURCE_SCREEN_AUDIO,
+};
+
+/**
+ * Writes the room's events (joined, left, published, unpublished, closed) to the region's
+ * `room-events` topic, keyed by room, as protobuf envelopes. MirrorMaker 2 carries them to the other
+ * regions and the core, where the directory and the Admin API are built from them. Best effort for the
+ * caller: a failed write is logged, the meeting goes on.
+ */
+export class RoomEventLog {
+  readonly #producer: KeyedProducer;
+  readonly #region: string;
+  readonly #node: string;
+  readonly #pending = new Set<Promise<unknown>>();
+
+  constructor(kafka: Kafka, region: string, node: string) {
+    this.#producer = new KeyedProducer(kafka);
+    this.#region = region;
+    this.#node = node;
+  }
+
+  async connect(): Promise<void> {
+    await this.#producer.connect();
+  }
+
+  joined(room: string, p: ParticipantInfo): void {
+    this.#write(room, {
+      event: { $case: 'participantJoined', value: { participant: this.#participant(p) } },
+    });
+  }
+
+  left(room: string, p: ParticipantInfo, reason: string): void {
+    this.#write(room, {
+      event: { $case: 'participantLeft', value: { participant: this.#participant(p), reason } },
+    });
+  }
+
+  published(
+    room: string,
+    p: ParticipantInfo,
+    t: { producerId: string; kind: MediaKind; source: SignalingSource; paused: boolean },
+  ): void {
+    this.#write(room, {
+      event: {
+        $case: 'trackPublished',
+        value: {
+          participant: this.#participant(p),
+          track: {
+            producerId: t.producerId,
+            kind: t.kind === 'audio' ? TrackKind.TRACK_KIND_AUDIO : TrackKind.TRACK_KIND_VIDEO,
+            source: SOURCES[t.source],
+            paused: t.paused,
+            simulcast: false,
+          },
+        },
+      },
+    });
+  }
+
+  unpublished(room: string, p: ParticipantInfo, producerId: string): void {
+    this.#write(room, {
+      event: { $case: 'trackUnpublished', value: { participant: this.#participant(p), producerId } },
+    });
+  }
+
+  closed(room: string, reason: string): void {
+    this.#write(room, { event: { $case: 'roomClosed', value: { reason } } });
+  }
+
+  /** Waits (at most 5 s) for the writes under way, then disconnects. */
+  async close(): Promise<void> {
+    await Promise.race([
+      Promise.allSettled([...this.#pending]),
+      new Promise((r) => setTimeout(r, 5000).unref()),
+    ]);
+    await this.#producer.disconnect();
+  }
+
+  #participant(p: ParticipantInfo) {
+    return { identity: p.identity, name: p.name, region: p.region, node: p.node };
+  }
+
+  #write(room: string, event: RoomEvent): void {
+    const envelope: Envelope = {
+      id: ulid(),
+      room,
+      originRegion: this.#region,
+      originNode: this.#node,
+      tsMs: Date.now(),
+      payload: { $case: 'roomEvent', value: event },
+    };
+    const write: Promise<unknown> = this.#producer
+      .send(ROOM_EVENTS_TOPIC, [{ key: room, value: Buffer.from(Envelope.encode(envelope).finish()) }])
+      .catch((err) =>
+        console.error(`[room-events] ${room}: ${event.event?.$case} not written: ${(err as Error).message}`),
+      )
+      .finally(() => this.#pending.delete(write));
+    this.#pending.add(write);
+  }
+}
