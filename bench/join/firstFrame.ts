@@ -11,6 +11,7 @@
  *   npm run build:web && npx tsx bench/join/firstFrame.ts [--joins 20] [--gap-ms 1000] [--json out.json]
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import type { EdgeProcess, Mesh } from '../../regions/launcher';
@@ -18,10 +19,67 @@ import { joinMeeting, TestBrowser } from '../../test/support/browser';
 import { startMeshWithEdges } from '../../test/support/liveMesh';
 
 const ROOM = 'bench-join';
+/**
+ * Installed in every page before the client loads: keeps the page's RTCPeerConnections (for getStats) and
+ * marks when the receiving one (recvonly transceivers, mediasoup-client's recv transport) first connects,
+ * which splits "signaling + ICE/DTLS" from "waiting for a key frame". A string, so tsx adds no helpers.
+ */
+const PC_HOOK = `(() => {
+  const Orig = window.RTCPeerConnection;
+  window.__benchPcs = [];
+  window.RTCPeerConnection = class extends Orig {
+    constructor(...args) {
+      super(...args);
+      window.__benchPcs.push(this);
+      this.addEventListener('connectionstatechange', () => {
+        if (this.connectionState !== 'connected') return;
+        const recv = this.getTransceivers().some((t) => t.direction === 'recvonly');
+        const name = recv ? 'bench:recv-connected' : 'bench:send-connected';
+        if (performance.getEntriesByName(name).length === 0) performance.mark(name);
+      });
+    }
+  };
+})();`;
+/** Sums video RTP stats of one direction over the page's peer connections. */
+const VIDEO_STATS = `(async () => {
+  const out = { keyFramesEncoded: 0, pliIn: 0, firIn: 0, keyFramesDecoded: 0, pliOut: 0, framesDecoded: 0 };
+  for (const pc of window.__benchPcs ?? []) {
+    if (pc.connectionState === 'closed') continue;
+    for (const r of (await pc.getStats()).values()) {
+      if (r.kind !== 'video') continue;
+      if (r.type === 'outbound-rtp') {
+        out.keyFramesEncoded += r.keyFramesEncoded ?? 0;
+        out.pliIn += r.pliCount ?? 0;
+        out.firIn += r.firCount ?? 0;
+      } else if (r.type === 'inbound-rtp') {
+        out.keyFramesDecoded += r.keyFramesDecoded ?? 0;
+        out.pliOut += r.pliCount ?? 0;
+        out.framesDecoded += r.framesDecoded ?? 0;
+      }
+    }
+  }
+  return out;
+})()`;
+interface VideoStats {
+  keyFramesEncoded: number;
+  pliIn: number;
+  firIn: number;
+  keyFramesDecoded: number;
+  pliOut: number;
+  framesDecoded: number;
+}
 const JOIN_TIMEOUT_MS = 10_000;
 const TARGET = { p50: 250, p99: 600 };
 /** Marks the client records, in the order a join usually passes them. */
-const PHASES = ['join', 'ws-open', 'join-response', 'device-loaded', 'first-frame', 'joined'] as const;
+const PHASES = [
+  'join',
+  'ws-open',
+  'join-response',
+  'device-loaded',
+  'recv-connected',
+  'first-frame',
+  'joined',
+] as const;
 type Phase = (typeof PHASES)[number];
 
 interface Sample {
@@ -30,6 +88,8 @@ interface Sample {
   totalMs: number | null;
   /** Each mark's time after the click, ms (absent when the mark was not recorded). */
   marks: Partial<Record<Phase, number>>;
+  /** Key frame requests (PLI/FIR) the publisher's Chromium received and key frames it encoded during the join. */
+  publisher?: { requests: number; keyFrames: number };
   error?: string;
 }
 
@@ -58,9 +118,16 @@ async function identityOf(page: Page): Promise<string> {
   );
 }
 
-async function oneJoin(browser: TestBrowser, url: string, index: number, publisher: string): Promise<Sample> {
+async function oneJoin(
+  browser: TestBrowser,
+  url: string,
+  index: number,
+  publisher: string,
+  pubPage: Page,
+): Promise<Sample> {
   const { page, context } = await browser.page();
   try {
+    await page.addInitScript(PC_HOOK);
     await page.goto(url);
     await page.getByTestId('prejoin-name').fill(`Viewer ${index}`);
     // Wait for the camera preview: the client holds the join until its first capture, which is the
@@ -83,6 +150,7 @@ async function oneJoin(browser: TestBrowser, url: string, index: number, publish
         { capture: true, once: true },
       );
     });
+    const before = (await pubPage.evaluate(VIDEO_STATS)) as VideoStats;
     await page.getByTestId('prejoin-join').click();
     let error: string | undefined;
     try {
@@ -111,13 +179,21 @@ async function oneJoin(browser: TestBrowser, url: string, index: number, publish
             })?.startTime ?? null,
           ]),
         ) as Record<string, number | null>,
-      { who: publisher, names: ['bench:click', ...PHASES.map((p) => `meetview:${p}`)] },
+      {
+        who: publisher,
+        names: ['bench:click', 'bench:recv-connected', ...PHASES.map((p) => `meetview:${p}`)],
+      },
     );
+    const after = (await pubPage.evaluate(VIDEO_STATS)) as VideoStats;
+    const pub = {
+      requests: after.pliIn + after.firIn - before.pliIn - before.firIn,
+      keyFrames: after.keyFramesEncoded - before.keyFramesEncoded,
+    };
     const click = raw['bench:click'] ?? null;
     if (click === null) throw new Error('the join click was not seen by the page');
     const marks: Partial<Record<Phase, number>> = {};
     for (const phase of PHASES) {
-      const t = raw[`meetview:${phase}`] ?? null;
+      const t = raw[`meetview:${phase}`] ?? raw[`bench:${phase}`] ?? null;
       if (t !== null) marks[phase] = t - click;
     }
     const totalMs = error ? null : (marks['first-frame'] ?? null);
@@ -131,7 +207,7 @@ async function oneJoin(browser: TestBrowser, url: string, index: number, publish
       .getByTestId('ended')
       .waitFor({ timeout: 3_000 })
       .catch(() => undefined);
-    return { index, totalMs, marks, error };
+    return { index, totalMs, marks, publisher: pub, error };
   } finally {
     await context.close().catch(() => undefined);
   }
@@ -166,6 +242,12 @@ async function main(): Promise<void> {
     mesh = started.mesh;
     const edge: EdgeProcess = started.edges[0]!;
     console.log(`mesh and edge up in ${Date.now() - t0} ms; edge ${edge.url}`);
+    // The machine is shared: the load average says how far the figures are from an idle machine's.
+    console.log(
+      `load average at start: ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+    );
     const url = `${edge.url}/r/${ROOM}`;
 
     // The publisher has its own Chromium (its own fake camera), the viewers share another one; each
@@ -175,29 +257,31 @@ async function main(): Promise<void> {
     const viewers = await TestBrowser.launch();
     browsers.push(viewers);
     const { page: pubPage } = await pubBrowser.page();
+    await pubPage.addInitScript(PC_HOOK);
     await joinMeeting(pubPage, url, 'Publisher');
     const publisher = await identityOf(pubPage);
     // Let the publisher's encoder settle (bandwidth ramp-up, first key frames) before measuring.
     await pubPage.waitForTimeout(2_000);
 
     // One unmeasured join warms the viewer browser (process start-up, first WebRTC use).
-    await oneJoin(viewers, url, 0, publisher);
+    await oneJoin(viewers, url, 0, publisher, pubPage);
 
     const samples: Sample[] = [];
     console.log(`\n${JOINS} joins, gap ${GAP_MS} ms; ms after the join click:`);
-    console.log(`   #  ${PHASES.map((p) => p.padStart(13)).join('')}   total`);
+    console.log(`   #  ${PHASES.map((p) => p.padStart(15)).join('')}    total  pub PLI/KF`);
     for (let i = 1; i <= JOINS; i++) {
       if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
       let s: Sample;
       try {
-        s = await oneJoin(viewers, url, i, publisher);
+        s = await oneJoin(viewers, url, i, publisher, pubPage);
       } catch (e) {
         s = { index: i, totalMs: null, marks: {}, error: (e as Error).message.split('\n')[0] };
       }
       samples.push(s);
-      const cells = PHASES.map((p) => fmt(s.marks[p]).padStart(13)).join('');
+      const cells = PHASES.map((p) => fmt(s.marks[p]).padStart(15)).join('');
+      const pub = s.publisher ? `  ${s.publisher.requests}/${s.publisher.keyFrames}` : '';
       console.log(
-        `  ${String(i).padStart(2)}  ${cells}  ${s.totalMs === null ? `FAILED: ${s.error}` : fmt(s.totalMs)}`,
+        `  ${String(i).padStart(2)}  ${cells}  ${s.totalMs === null ? `FAILED: ${s.error}` : fmt(s.totalMs)}${pub}`,
       );
     }
 
@@ -219,6 +303,19 @@ async function main(): Promise<void> {
       .filter((s) => s.totalMs !== null && s.marks.join !== undefined)
       .map((s) => s.totalMs! - s.marks.join!)
       .sort((a, b) => a - b);
+    const wait = samples
+      .filter((s) => s.marks['first-frame'] !== undefined && s.marks['recv-connected'] !== undefined)
+      .map((s) => s.marks['first-frame']! - s.marks['recv-connected']!)
+      .sort((a, b) => a - b);
+    if (wait.length > 0)
+      console.log(
+        `  recv-connected → first-frame (key frame wait + decode): p50 ${fmt(percentile(wait, 50))} p99 ${fmt(percentile(wait, 99))}`,
+      );
+    console.log(
+      `load average at end: ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+    );
     console.log('\njoin click → first remote frame (meetview:first-frame, requestVideoFrameCallback):');
     let summary: object = { joins: samples.length, failed };
     if (sorted.length > 0) {
