@@ -3,9 +3,8 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Flags measured to work for WebRTC through mediasoup, headless, on loopback (ENVIRONMENT.md). */
-const FLAGS = [
-  '--headless=new',
+/** Flags measured to work for WebRTC through mediasoup on loopback (ENVIRONMENT.md); headless is set by playwright. */
+export const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',
@@ -33,7 +32,7 @@ export class TestBrowser {
       );
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: FLAGS,
+      args: CHROMIUM_FLAGS,
       ignoreDefaultArgs: ['--mute-audio'],
     });
     return new TestBrowser(browser);

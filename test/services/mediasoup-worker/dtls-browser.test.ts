@@ -10,24 +10,10 @@ import { build } from 'esbuild';
 import type { types } from 'mediasoup';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../../support/browser';
 import type { InboundVideoStats, TransportOptions } from './browserPeer';
 import { Cleanup } from './Cleanup';
 import { createTestWorker, requireFile, requireWorkerBin, sleep, sumStat, waitFor } from './support';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Measured on these machines (ENVIRONMENT.md). Without loopback candidates nothing connects.
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
 const mediaCodecs: types.RouterRtpCodecCapability[] = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
