@@ -17,7 +17,19 @@ export class BenchMesh {
   readonly edges: EdgeProcess[];
   readonly peers: { url: string; process: ManagedProcess }[];
 
-  static async start(options: { portBase: number; chatRate: string; peer: boolean }): Promise<BenchMesh> {
+  static async start(options: {
+    portBase: number;
+    chatRate: string;
+    peer: boolean;
+    /** Writes V8 CPU profiles of the edges (and peers) here when they stop (see cpuprof.cjs). */
+    cpuProfDir?: string;
+  }): Promise<BenchMesh> {
+    const prof: Record<string, string> = options.cpuProfDir
+      ? {
+          NODE_OPTIONS: `--require ${join(REPO, 'bench', 'chat', 'cpuprof.cjs')}`,
+          CPUPROF_DIR: options.cpuProfDir,
+        }
+      : {};
     const mesh = await Mesh.start({
       name: 'bench-chat',
       portBase: options.portBase,
@@ -30,7 +42,7 @@ export class BenchMesh {
       const edges = await startEdges(mesh, {
         placement: 'local',
         edgesPerRegion: 2,
-        env: { MEETVIEW_CHAT_RATE: options.chatRate },
+        env: { MEETVIEW_CHAT_RATE: options.chatRate, ...prof },
       });
       const peers: BenchMesh['peers'] = [];
       if (options.peer) {
@@ -46,7 +58,7 @@ export class BenchMesh {
             args: [join(REPO, 'bench', 'peers', 'socketio', 'server.ts')],
             cwd: REPO,
             ports: [port],
-            env: { PORT: String(port), REDIS_NODES: redisNodes, NODE_ID: `socketio-${i + 1}` },
+            env: { PORT: String(port), REDIS_NODES: redisNodes, NODE_ID: `socketio-${i + 1}`, ...prof },
             ready: async () => (await fetch(`${url}/healthz`)).ok,
             readyTimeoutMs: 30_000,
             readyIntervalMs: 250,

@@ -8,6 +8,7 @@
  *                                [--only meetview|socketio] [--port-base 27000] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BenchMesh } from './BenchMesh';
 import type { ChatBenchClient } from './ChatBenchClient';
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     drain: { type: 'string', default: '10' },
     only: { type: 'string' },
     'port-base': { type: 'string', default: '27000' },
+    'cpu-prof': { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -178,6 +180,7 @@ function print(r: Result): void {
 
 const bench = await BenchMesh.start({
   portBase: Number(args['port-base']),
+  ...(args['cpu-prof'] ? { cpuProfDir: resolve(args['cpu-prof']) } : {}),
   // Above the offered rate so the limiter never refuses a benchmark message.
   chatRate: `${Math.max(5, Math.ceil(R * 2))}:${Math.max(20, Math.ceil(R * 4))}`,
   peer: args.only !== 'meetview',
