@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
 import type { ParticipantClaims } from '../../lib/auth/tokens';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { CloseCode, ErrorCode, SignalingError } from '../../proto/signaling/errors';
 import type {
   ConsumeResult,
@@ -16,7 +17,6 @@ import type { SequencedMessage } from '../chat/ChatHistory';
 import type { RoomEventLog } from '../events/RoomEventLog';
 import { MediaError } from '../media/MediaError';
 import type { Room } from '../media/Room';
-import { TypedEmitter } from '../media/TypedEmitter';
 import type { RoomDirectory } from '../routing/RoomDirectory';
 import { RateLimiter } from '../signaling/RateLimiter';
 import { Participant, type ParticipantLink } from './Participant';

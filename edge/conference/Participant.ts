@@ -1,3 +1,4 @@
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import type {
   ConsumeResult,
   Grants,
@@ -7,7 +8,6 @@ import type {
   ParticipantInfo,
   TrackSource,
 } from '../../proto/signaling/messages';
-import { TypedEmitter } from '../media/TypedEmitter';
 
 /** The socket a participant is reached through right now; owned by the signaling layer. */
 export interface ParticipantLink {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { types } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { MediaError } from './MediaError';
 import type { WorkerLoad } from './placement';
-import { TypedEmitter } from './TypedEmitter';
 
 export type MediaWorkerSettings = {
   /** Slot in the pool; a replacement worker takes the same slot and the same WebRtcServer port. */

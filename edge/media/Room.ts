@@ -1,7 +1,7 @@
 import type { types } from 'mediasoup';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { MediaError, type MediaErrorCode } from './MediaError';
 import type { MediaWorker } from './MediaWorker';
-import { TypedEmitter } from './TypedEmitter';
 
 export type RoomCloseReason = 'closed' | 'workerdied' | 'workerclosed' | 'poolclosed';
 

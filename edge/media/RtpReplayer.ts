@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { parseRtpDump, type RtpDumpPacket } from './rtpDump';
-import { TypedEmitter } from './TypedEmitter';
 
 export type RtpReplayerEvents = {
   /** The file (every loop) was sent, or stop() was called. */

@@ -1,12 +1,12 @@
 import { cpus } from 'node:os';
 import type { types } from 'mediasoup';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { resolveWorkerBin } from '../../lib/media/workerBin';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import { MediaError } from './MediaError';
 import { MediaWorker, type MediaWorkerSettings } from './MediaWorker';
 import { DEFAULT_PLACEMENT_WEIGHTS, type PlacementWeights, pickWorker, type WorkerLoad } from './placement';
 import { Room } from './Room';
-import { TypedEmitter } from './TypedEmitter';
 
 export type WorkerPoolOptions = {
   /** Number of workers; default one per CPU core. */

@@ -31,6 +31,5 @@ export {
   type RtpDumpPacket,
 } from './rtpDump';
 export { opusRtpParameters, vp8RtpParameters } from './rtpParameters';
-export { TypedEmitter } from './TypedEmitter';
 export { UdpSink } from './UdpSink';
 export { type WorkerInfo, WorkerPool, type WorkerPoolEvents, type WorkerPoolOptions } from './WorkerPool';

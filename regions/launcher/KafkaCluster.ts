@@ -4,6 +4,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Admin, logLevel } from 'kafkajs';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import {
   createKafka,
   ensureTopics,
@@ -11,7 +12,6 @@ import {
   type TopicSpec,
   waitForGroupCoordinator,
 } from '../../lib/kafka';
-import { EnhancedEventEmitter } from './EnhancedEventEmitter';
 import { jvmFlags, quietLog4j } from './kafkaRuntime';
 import { ManagedProcess } from './ManagedProcess';
 import { ServiceStartError } from './ServiceStartError';
@@ -98,7 +98,7 @@ export function kafkaServerProperties(o: {
 }
 
 /** One region's (or the core's) Kafka: 1 or 3 KRaft brokers, each broker+controller. */
-export class KafkaCluster extends EnhancedEventEmitter<KafkaClusterEvents> {
+export class KafkaCluster extends TypedEmitter<KafkaClusterEvents> {
   readonly region: string;
   readonly brokers: ManagedProcess[];
   readonly clusterId = randomClusterId();
@@ -139,7 +139,7 @@ export class KafkaCluster extends EnhancedEventEmitter<KafkaClusterEvents> {
         readyIntervalMs: 500,
         stopTimeoutMs: 15_000,
       });
-      broker.on('died', (code, sig) => this.emit('died', broker, code, sig));
+      broker.on('died', (code, sig) => this.safeEmit('died', broker, code, sig));
       return broker;
     });
   }

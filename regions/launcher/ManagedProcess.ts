@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { EnhancedEventEmitter } from './EnhancedEventEmitter';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { ServiceStartError } from './ServiceStartError';
 import { isPidAlive, isPortFree, meaningfulTail, sleep, tailFile, waitFor } from './system';
 
@@ -47,7 +47,7 @@ export type ManagedProcessEvents = {
  * launcher, which then stops everything in order), logs to a file, ready when its probe says so,
  * and stopped with SIGTERM (repeated: Redis ignores it while busy) and then SIGKILL.
  */
-export class ManagedProcess extends EnhancedEventEmitter<ManagedProcessEvents> {
+export class ManagedProcess extends TypedEmitter<ManagedProcessEvents> {
   readonly service: string;
   readonly logFile: string;
   readonly ports: readonly number[];
@@ -119,8 +119,8 @@ export class ManagedProcess extends EnhancedEventEmitter<ManagedProcessEvents> {
         this.#running = false;
         exitedEarly = !this.#started;
         this.#lastExit = { code, signal: sig };
-        this.emit('exit', code, sig);
-        if (this.#started && !this.#expectExit) this.emit('died', code, sig);
+        this.safeEmit('exit', code, sig);
+        if (this.#started && !this.#expectExit) this.safeEmit('died', code, sig);
         resolve();
       });
     });

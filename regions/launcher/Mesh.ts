@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Catalogue, loadCatalogue, type RegionSpec } from '../../lib/catalogue';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { CORE_TOPICS, REGION_TOPICS } from '../../lib/kafka/topics';
 import { DEFAULT_MESH_NAME, type MeshInfo, meshRoot, parseMeshInfo, type RegionInfo } from '../../lib/mesh';
-import { EnhancedEventEmitter } from './EnhancedEventEmitter';
 import { KafkaCluster } from './KafkaCluster';
 import { assertKafkaLib, defaultJava, defaultKafkaLibDir } from './kafkaRuntime';
 import { ManagedProcess, type ManagedProcessOptions } from './ManagedProcess';
@@ -69,7 +69,7 @@ const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} 
  * with Mesh.start(); it stops everything it started on stop(), on a crash of any part, and (with
  * handleSignals) on SIGINT/SIGTERM.
  */
-export class Mesh extends EnhancedEventEmitter<MeshEvents> {
+export class Mesh extends TypedEmitter<MeshEvents> {
   readonly name: string;
   readonly dir: string;
   readonly logDir: string;
@@ -311,7 +311,7 @@ export class Mesh extends EnhancedEventEmitter<MeshEvents> {
       `${proc.service} ${reason}; last lines of ${proc.logFile}:\n${tail.map((l) => `    ${l}`).join('\n')}`,
     );
     this.#progress('stopping the mesh');
-    this.emit('died', proc.service, reason);
+    this.safeEmit('died', proc.service, reason);
     void this.stop();
   }
 
@@ -501,7 +501,7 @@ export class Mesh extends EnhancedEventEmitter<MeshEvents> {
     }
     this.#closed = true;
     this.#progress(`stopped (${seconds(t)})`);
-    this.emit('close');
+    this.safeEmit('close');
   }
 
   #killSync(): void {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logLevel } from 'kafkajs';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import {
   createKafka,
   createProducer,
@@ -9,7 +10,6 @@ import {
   mirroredTopic,
   type TopicSpec,
 } from '../../lib/kafka';
-import { EnhancedEventEmitter } from './EnhancedEventEmitter';
 import { jvmFlags, quietLog4j } from './kafkaRuntime';
 import { ManagedProcess } from './ManagedProcess';
 import { type MirrorCluster, type MirrorFlow, mirrorMakerProperties } from './mirrorMakerConfig';
@@ -32,7 +32,7 @@ export type MirrorMakerEvents = { died: [code: number | null, signal: NodeJS.Sig
  * MirrorMaker 2 (dedicated mode, one JVM for every flow). Ready when a probe record produced in
  * each source region has really crossed every flow (`<source>.mesh-probe` in each target).
  */
-export class MirrorMaker extends EnhancedEventEmitter<MirrorMakerEvents> {
+export class MirrorMaker extends TypedEmitter<MirrorMakerEvents> {
   readonly process: ManagedProcess;
   readonly flows: readonly MirrorFlow[];
   readonly propertiesFile: string;
@@ -64,7 +64,7 @@ export class MirrorMaker extends EnhancedEventEmitter<MirrorMakerEvents> {
       readyIntervalMs: 500,
       stopTimeoutMs: 15_000,
     });
-    this.process.on('died', (code, sig) => this.emit('died', code, sig));
+    this.process.on('died', (code, sig) => this.safeEmit('died', code, sig));
   }
 
   async start(signal?: AbortSignal): Promise<void> {

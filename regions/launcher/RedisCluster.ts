@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { EnhancedEventEmitter } from './EnhancedEventEmitter';
+import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { ManagedProcess } from './ManagedProcess';
 import { clusterNodes, clusterSlots, redisCommand, redisInfo } from './redisProbe';
 import { ServiceStartError } from './ServiceStartError';
@@ -66,7 +66,7 @@ export function redisNodeConfig(o: {
 }
 
 /** One region's Redis Cluster: masters + replicas, slots spread by redis-cli, automatic failover. */
-export class RedisCluster extends EnhancedEventEmitter<RedisClusterEvents> {
+export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
   readonly region: string;
   readonly nodes: ManagedProcess[];
   readonly #options: RedisClusterOptions;
@@ -98,7 +98,7 @@ export class RedisCluster extends EnhancedEventEmitter<RedisClusterEvents> {
         readyIntervalMs: 100,
         stopTimeoutMs: 5000,
       });
-      node.on('died', (code, sig) => this.emit('died', node, code, sig));
+      node.on('died', (code, sig) => this.safeEmit('died', node, code, sig));
       this.#byPort.set(port, node);
       return node;
     });

@@ -1,4 +1,3 @@
-export { EnhancedEventEmitter } from './EnhancedEventEmitter';
 export { type EdgeProcess, meshTokenKeys, type StartEdgesOptions, startEdges } from './edges';
 export { KafkaCluster, kafkaServerProperties, randomClusterId } from './KafkaCluster';
 export { assertKafkaLib, defaultJava, defaultKafkaLibDir, kafkaVersion } from './kafkaRuntime';
