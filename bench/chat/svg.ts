@@ -6,7 +6,7 @@ export function latencyCdfSvg(
   height = 420,
 ): string {
   const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
-  const m = { l: 60, r: 20, t: 40, b: 50 };
+  const m = { l: 60, r: 40, t: 40, b: 50 };
   const all = series.flatMap((s) => (s.sorted.length ? [s.sorted[0]!, s.sorted[s.sorted.length - 1]!] : []));
   const lo = Math.max(0.1, Math.min(...all));
   const hi = Math.max(lo * 10, ...all);
@@ -26,7 +26,7 @@ export function latencyCdfSvg(
       `<text x="${x}" y="${height - m.b + 16}" text-anchor="middle">${10 ** e} ms</text>`,
     );
   }
-  for (const q of [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]) {
+  for (const q of [0, 0.25, 0.5, 0.75, 0.9, 0.99]) {
     const y = py(q);
     out.push(
       `<line x1="${m.l}" y1="${y}" x2="${width - m.r}" y2="${y}" stroke="#eee"/>`,
