@@ -207,6 +207,18 @@ describe('chat in real browsers', () => {
         (window as unknown as { __meetview: { session: { joinCount: number } } }).__meetview.session
           .joinCount,
     );
+    // Bob's signaling frames from here on: the join after the reconnect must continue the log where Bob was.
+    const frames: { dir: 'sent' | 'received'; data: { method?: string; id?: number; data?: unknown } }[] = [];
+    bob.on('websocket', (ws) => {
+      ws.on('framesent', (f) => frames.push({ dir: 'sent', data: JSON.parse(String(f.payload)) }));
+      ws.on('framereceived', (f) => frames.push({ dir: 'received', data: JSON.parse(String(f.payload)) }));
+    });
+    const lastBefore = await bob.evaluate(
+      () =>
+        (window as unknown as { __meetview: { session: { chat: { lastMessageId?: string } } } }).__meetview
+          .session.chat.lastMessageId,
+    );
+    expect(lastBefore).toBe(await bob.locator(MSG).last().getAttribute('data-message-id'));
     // Offline keeps the reconnect from succeeding, so what follows really happens while Bob is away.
     await bob.context().setOffline(true);
     await bob.evaluate(() =>
@@ -235,6 +247,14 @@ describe('chat in real browsers', () => {
     expect(session).toEqual({ joinCount: joinsBefore + 1, resumed: true });
     await waitForText(bob, 'while you were away');
     await waitForText(alice, 'typed offline');
+    const joinReq = frames.find((f) => f.dir === 'sent' && f.data.method === 'join');
+    expect(joinReq?.data.data).toEqual({ lastMessageId: lastBefore });
+    const joinRes = frames.find((f) => f.dir === 'received' && f.data.id === joinReq?.data.id);
+    // Exactly what was said while away: nothing Bob already had.
+    expect(joinRes).toBeDefined();
+    const missed = (joinRes!.data as { data: { chat: { text: string; messageId: string }[] } }).data.chat;
+    expect(missed.map((m) => m.text)).toEqual(['while you were away']);
+
     await expect.poll(() => bob.locator(`${MSG}[data-state="pending"]`).count(), { timeout: 30_000 }).toBe(0);
     await bob.waitForTimeout(500);
     const a = await userMessages(alice);
