@@ -16,6 +16,7 @@ export function latencyCdfSvg(
   const py = (q: number) => height - m.b - q * (height - m.t - m.b);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<title>${xml(title)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${xml(title)}</text>`,
   ];
