@@ -5,7 +5,7 @@
  * and CPU for both, and the ratios.
  *
  *   npx tsx bench/chat/fanout.ts [--clients 200] [--room-size 10] [--rate 2] [--duration 20]
- *                                [--only meetview|socketio] [--port-base 27000] [--json out.json]
+ *                                [--only meetview|socketio] [--port-base 23000] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -25,7 +25,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '20' },
     drain: { type: 'string', default: '10' },
     only: { type: 'string' },
-    'port-base': { type: 'string', default: '27000' },
+    'port-base': { type: 'string', default: '23000' },
     'cpu-prof': { type: 'string' },
     json: { type: 'string' },
   },

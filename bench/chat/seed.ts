@@ -5,7 +5,7 @@
  * Prints a table; writes results.md and a latency CDF chart (SVG) to --out.
  *
  *   npx tsx bench/chat/seed.ts [--counts 1000,10000,100000] [--senders 8] [--receivers 2]
- *                              [--rate 45] [--out bench/chat/results] [--port-base 27000]
+ *                              [--rate 45] [--out bench/chat/results] [--port-base 23000]
  *
  * Each sender sends at --rate messages/s (the signaling socket allows 50 frames/s per connection),
  * so N messages take about N / (senders × rate) seconds to send.
@@ -27,7 +27,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '45' },
     drain: { type: 'string', default: '60' },
     out: { type: 'string', default: 'bench/chat/results' },
-    'port-base': { type: 'string', default: '27000' },
+    'port-base': { type: 'string', default: '23000' },
     'cpu-prof': { type: 'string' },
   },
 });
