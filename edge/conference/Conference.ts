@@ -52,7 +52,8 @@ export type ConferenceEvents = {
 /**
  * Chrome ignores a key frame request that comes within ~300 ms of the previous one, and mediasoup asks
  * again only after 1 s; so a viewer that joins right after another would wait a second for its first
- * picture. Asking again at these offsets after a consumer resumes bounds that wait.
+ * picture. Asking again at these offsets after a consumer resumes bounds that wait; the retries stop as
+ * soon as the consumer has been sent a key frame.
  */
 const KEYFRAME_RETRY_MS = [350, 800];
 const AUDIO_LEVELS_INTERVAL_MS = 250;
@@ -470,6 +471,8 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     m.on('producerresume', ({ producerId, peerId }) =>
       this.#broadcast('track.resumed', { producerId, identity: peerId }, peerId),
     );
+    // The viewer has its picture: further key frame requests would only cost bitrate.
+    m.on('consumerkeyframe', ({ consumerId }) => this.#clearKeyframeRetries(consumerId));
     m.on('consumerclose', ({ consumerId, producerId, peerId }) => {
       this.#clearKeyframeRetries(consumerId);
       const p = this.#participants.get(peerId);

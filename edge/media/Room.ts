@@ -62,6 +62,8 @@ export type RoomEvents = {
   consumerproducerresume: [{ consumerId: string; peerId: string }];
   consumerlayerschange: [{ consumerId: string; peerId: string; layers: types.ConsumerLayers | undefined }];
   consumerscore: [{ consumerId: string; peerId: string; score: types.ConsumerScore }];
+  /** A video consumer was sent a key frame (its viewer can decode from here). */
+  consumerkeyframe: [{ consumerId: string; peerId: string }];
   /** Loudest audio producers (dBov, -127..0), every observer interval while someone speaks. */
   audiolevels: [AudioLevel[]];
   silence: [];
@@ -471,6 +473,13 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   #addConsumer(consumer: types.Consumer, peerId: string, transportId: string): void {
     const consumerId = consumer.id;
+    if (consumer.kind === 'video') {
+      void consumer.enableTraceEvent(['keyframe']).catch(() => undefined);
+      consumer.on('trace', (trace) => {
+        if (trace.type === 'keyframe' && trace.direction === 'out')
+          this.safeEmit('consumerkeyframe', { consumerId, peerId });
+      });
+    }
     const producerId = consumer.producerId;
     this.#consumers.set(consumerId, { consumer, peerId, transportId });
     let reason: ConsumerCloseReason = 'closed';

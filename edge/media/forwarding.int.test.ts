@@ -59,6 +59,8 @@ describe('media forwarding through a room', () => {
     owned.push(room);
     const ingress = await PlainRtpEndpoint.create(room, { peerId: 'gst', comedia: true });
     const producer = await ingress.produce('video', vp8RtpParameters({ ssrc: 1111 }));
+    const keyframed = new Set<string>();
+    room.on('consumerkeyframe', ({ consumerId }) => keyframed.add(consumerId));
     const viewers = await sinksFor(room, producer.id, 6);
     await pool.sampleLoad();
     const gst = RtpSourceProcess.gstreamerVp8({ ...ingress.local, ssrc: 1111 });
@@ -66,6 +68,8 @@ describe('media forwarding through a room', () => {
 
     // 30 fps at 320x240 is ~30–60 packets/s; 100 packets each means a few seconds of real flow.
     for (const { sink, ssrc } of viewers) await sink.waitForPackets(100, 20_000, ssrc);
+    // Every consumer reports the key frame it was sent (the conference stops its key frame retries on it).
+    expect(keyframed.size).toBe(6);
     // The load placement uses: 1 in × 6 out streams, and the worker's CPU over the forwarding.
     await pool.sampleLoad();
     const [load] = pool.workers();
