@@ -58,10 +58,6 @@ export class ChatService {
     this.#consumer = createConsumer(kafka, { groupId: `meetview-edge-${opts.node}` });
   }
 
-  get history(): ChatHistory {
-    return this.#history;
-  }
-
   /** Connects the producer and starts consuming; resolves once this edge's consumer has joined its group. */
   async start(): Promise<void> {
     await this.#producer.connect();

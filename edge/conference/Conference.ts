@@ -101,11 +101,6 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     return this.#participants.get(identity);
   }
 
-  /** The media room, for diagnostics and tests. */
-  get media(): Room {
-    return this.#media;
-  }
-
   /**
    * Joins or resumes: a participant still held from a dropped socket re-attaches with everything it had;
    * otherwise a new participant enters and the others are told.

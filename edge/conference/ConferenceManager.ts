@@ -62,10 +62,6 @@ export class ConferenceManager {
     return this.#conferences.get(room);
   }
 
-  conferences(): Conference[] {
-    return [...this.#conferences.values()];
-  }
-
   load(): { rooms: number; participants: number; tracks: number } {
     let participants = 0;
     let tracks = 0;

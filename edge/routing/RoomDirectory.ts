@@ -74,26 +74,11 @@ export class RoomDirectory {
     await tx.exec();
   }
 
-  async participants(room: string): Promise<ParticipantInfo[]> {
-    const all = await this.#redis.hvals(roomKey(room, 'participants'));
-    return all.map((v) => JSON.parse(v) as ParticipantInfo).sort((a, b) => a.joinedAt - b.joinedAt);
-  }
-
   async putTrack(room: string, track: StoredTrack): Promise<void> {
     await this.#redis.hset(roomKey(room, 'tracks'), track.producerId, JSON.stringify(track));
   }
 
   async removeTrack(room: string, producerId: string): Promise<void> {
     await this.#redis.hdel(roomKey(room, 'tracks'), producerId);
-  }
-
-  async tracks(room: string): Promise<StoredTrack[]> {
-    const all = await this.#redis.hvals(roomKey(room, 'tracks'));
-    return all.map((v) => JSON.parse(v) as StoredTrack);
-  }
-
-  /** Forgets a room that has no one left on this node (its home claim is released separately). */
-  async clearRoom(room: string): Promise<void> {
-    await this.#redis.del(roomKey(room, 'participants'), roomKey(room, 'tracks'));
   }
 }
