@@ -9,6 +9,9 @@ const serviceInclude = ['**/*.int.test.ts', 'test/services/**/*.test.ts'];
 
 export default defineConfig({
   test: {
+    // One test file at a time across all projects: service and browser tests each start real servers
+    // and Chromium, and two of them at once on 2 cores turn timing into noise.
+    maxWorkers: 1,
     projects: [
       {
         test: {

@@ -68,6 +68,9 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
           MEETVIEW_HTTP_PORT: String(httpPort),
           MEETVIEW_RTC_PORT: String(rtcPort),
           MEETVIEW_WORKERS: String(WORKERS_PER_EDGE),
+          // Plain/pipe transports: clear of the fixed ports the media-core tests and benchmarks bind.
+          MEETVIEW_RTC_PORT_MIN: '46000',
+          MEETVIEW_RTC_PORT_MAX: '49999',
           MEETVIEW_DEV_TOKENS: options.devTokens === false ? '0' : '1',
           MEETVIEW_TOKEN_KEYS: keys,
           MEETVIEW_PLACEMENT: options.placement ?? 'home',

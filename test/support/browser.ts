@@ -44,6 +44,11 @@ export class TestBrowser {
       permissions: ['camera', 'microphone'],
     });
     const page = await context.newPage();
+    // `meetview()` in page functions: the client's MeetingSession (web/src/main.ts exposes it for tests).
+    await page.addInitScript(() => {
+      const w = window as unknown as { meetview: () => unknown; __meetview?: { session: unknown } };
+      w.meetview = () => w.__meetview?.session;
+    });
     page.on('pageerror', (err) => console.error(`[page] ${err.message}`));
     return { page, context };
   }

@@ -34,7 +34,8 @@ export async function startTestEdge(mesh: MeshInfo, o: TestEdgeOptions): Promise
       listenIp: '127.0.0.1',
       announcedAddress: undefined,
       basePort: o.rtcPort,
-      portRange: { min: 41000, max: 49999 },
+      // Clear of the fixed ports the media-core tests bind (43110–45499).
+      portRange: { min: 46000, max: 49999 },
     },
     workers: o.workers ?? 1,
     devTokens: true,

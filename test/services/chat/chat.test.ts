@@ -56,7 +56,10 @@ async function reconnect(m: Member): Promise<void> {
   m.received.push(...(j.chat as Chat[]).filter((x) => x.kind !== 'system'));
 }
 
-/** Sends `count` messages from each sender at `perSecond`, concurrently; returns acks and failures. */
+/**
+ * Sends `count` messages from each sender at `perSecond` (keep it under the edge's chat limit of 5/s),
+ * concurrently; returns acks and failures.
+ */
 async function load(senders: Member[], count: number, perSecond: number) {
   const acks: { identity: string; text: string; messageId: string }[] = [];
   const failures: string[] = [];
@@ -148,7 +151,7 @@ describe('chat through Kafka', () => {
       await member(room, 's4', e2),
       await member(room, 'watcher', e2),
     ];
-    const { acks, failures } = await load(members.slice(0, 4), 40, 8);
+    const { acks, failures } = await load(members.slice(0, 4), 40, 4);
     expect(failures.slice(0, 5)).toEqual([]);
     await until(() => members.every((m) => userTexts(m).length >= acks.length), 20_000, 'every delivery');
     const reference = userTexts(members[0]!);
@@ -166,7 +169,7 @@ describe('chat through Kafka', () => {
     const [e1, e2] = edges as [EdgeNode, EdgeNode];
     const sender = await member(room, 'talker', e1);
     const flaky = await member(room, 'flaky', e2);
-    const sending = load([sender], 60, 8);
+    const sending = load([sender], 60, 4);
     await until(() => userTexts(flaky).length >= 15, 20_000, 'the first messages');
     await reconnect(flaky);
     await until(() => userTexts(flaky).length >= 35, 20_000, 'more messages');
@@ -260,7 +263,7 @@ describe('chat through failures', () => {
     const senders = [await member(room, 'r1', e1), await member(room, 'r2', e2)];
     const reader = await member(room, 'reader', e2);
     const redis = mesh.redis('seoul');
-    const sending = load(senders, 80, 8);
+    const sending = load(senders, 50, 4);
     await new Promise((r) => setTimeout(r, 2000));
     const victim = (await redis.topology())[0]!.master;
     redis.killNode(victim, 'SIGKILL');
@@ -278,7 +281,7 @@ describe('chat through failures', () => {
     const senders = [await member(room, 'k1', e1), await member(room, 'k2', e2)];
     const reader = await member(room, 'reader', e1);
     const kafka = mesh.kafka('seoul');
-    const sending = load(senders, 80, 8);
+    const sending = load(senders, 50, 4);
     await new Promise((r) => setTimeout(r, 2000));
     await kafka.stopBroker(2, 'SIGKILL');
     const { acks, failures } = await sending;
