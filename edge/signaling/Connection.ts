@@ -149,6 +149,9 @@ export class Connection implements ParticipantLink {
       return await conference.join(this.#claims, this, lastMessageId);
     } finally {
       this.#participant = conference.participant(this.#claims.identity);
+      // The socket went away while the join was in flight: start the grace period now, or the
+      // participant would stay attached to a dead socket.
+      if (this.#closed && this.#participant) conference.detach(this.#participant, this);
     }
   }
 

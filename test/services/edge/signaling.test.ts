@@ -389,6 +389,25 @@ describe('placement across the edges of a region', () => {
 });
 
 describe('reconnect', () => {
+  it('a socket that drops while its join is being answered still leaves after the grace period', async () => {
+    const room = 'ghost';
+    const { client: stay, join: js } = await join({ room, identity: 'stay' });
+    const home = js.self.node === 'seoul-edge-1' ? edge1 : edge2;
+    const token = await mint({ room, identity: 'ghost' });
+    const ghost = await SignalingTestClient.connect(wsUrl(home, token));
+    clients.push(ghost);
+    // The join leaves this machine, then the connection is cut before any answer.
+    ghost.ws.send(JSON.stringify({ id: 1, method: 'join', data: {} }), () => ghost.drop());
+    expect(
+      (await stay.waitFor('participant.joined', (d) => d.participant.identity === 'ghost')).participant
+        .identity,
+    ).toBe('ghost');
+    expect(await stay.waitFor('participant.left', (d) => d.identity === 'ghost', 8000)).toEqual({
+      identity: 'ghost',
+      reason: 'timeout',
+    });
+  });
+
   it('resumes a dropped socket within the grace period, and ends the session after it', async () => {
     const room = 'resume';
     const { client: stay, join: js } = await join({ room, identity: 'stay' });
