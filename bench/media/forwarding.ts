@@ -140,7 +140,7 @@ async function main(): Promise<void> {
   const workerBin = resolveWorkerBin();
   const edge = await EdgeTarget.create({
     workerBin,
-    basePort: 44010,
+    basePort: 32010,
     rtcPortRange: { min: 44100, max: 44799 },
   });
   const bare = await BareMediasoupTarget.create({ workerBin, rtcPortRange: { min: 44800, max: 45499 } });

@@ -24,7 +24,7 @@ describe('media forwarding through a room', () => {
   beforeAll(async () => {
     pool = await WorkerPool.create({
       numWorkers: 1,
-      basePort: 43110,
+      basePort: 32110,
       rtcPortRange: { min: 43200, max: 43399 },
       loadSampleIntervalMs: 0,
     });

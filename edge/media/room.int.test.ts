@@ -7,7 +7,7 @@ import { opusRtpParameters, vp8RtpParameters } from './rtpParameters';
 import { WorkerPool } from './WorkerPool';
 
 // Real mediasoup worker (resolveWorkerBin(): `npm run setup` builds one offline).
-const BASE_PORT = 43130;
+const BASE_PORT = 32130;
 
 async function rejectsWith(promise: Promise<unknown>, code: MediaErrorCode): Promise<MediaError> {
   const error = await promise.then(

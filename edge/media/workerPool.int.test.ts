@@ -6,7 +6,8 @@ import { vp8RtpParameters } from './rtpParameters';
 import { WorkerPool } from './WorkerPool';
 
 // Real mediasoup workers (resolveWorkerBin(): `npm run setup` builds one offline).
-const BASE_PORT = 43120;
+// Fixed WebRtcServer ports stay below 32768, where no outgoing connection can hold them as its ephemeral port.
+const BASE_PORT = 32120;
 const RTC_PORTS = { min: 43400, max: 43599 };
 
 function once<T extends unknown[]>(
