@@ -1,7 +1,7 @@
 import type { Cluster } from 'ioredis';
-import { type Consumer, type EachBatchPayload, type Kafka, Partitioners } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { ulid } from 'ulid';
-import { CHAT_TOPIC, createConsumer, KeyedProducer } from '../../lib/kafka';
+import { CHAT_TOPIC, createConsumer, KeyedProducer, partitionForKey } from '../../lib/kafka';
 import { roomKey } from '../../lib/redis';
 import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/events/v1/events';
 import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
@@ -307,7 +307,7 @@ export class ChatService {
     const admin = this.#kafka.admin();
     await admin.connect();
     try {
-      const partition = partitionFor(room, this.#opts.partitions);
+      const partition = partitionForKey(CHAT_TOPIC, room, this.#opts.partitions);
       const offsets = await admin.fetchTopicOffsets(CHAT_TOPIC);
       const p = offsets.find((o) => o.partition === partition);
       const low = Number(p?.low ?? 0);
@@ -351,17 +351,4 @@ export class ChatService {
       await admin.disconnect().catch(() => undefined);
     }
   }
-}
-
-/** The partition kafkajs' default (Java-compatible) partitioner picks for a room key. */
-export function partitionFor(room: string, partitions: number): number {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({
-    partitionId: i,
-    leader: 0,
-    partitionErrorCode: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-  return partitioner({ topic: CHAT_TOPIC, partitionMetadata, message: { key: room, value: null } });
 }

@@ -8,6 +8,23 @@ import {
 } from 'kafkajs';
 import { ACKS_ALL, createProducer } from './client';
 
+const defaultPartitioner = Partitioners.DefaultPartitioner();
+
+/**
+ * The partition kafkajs' default (Java-compatible) partitioner gives a key in a topic of `partitions`
+ * partitions: where a room's records go, and so where its history is read back from.
+ */
+export function partitionForKey(topic: string, key: string | Buffer, partitions: number): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [],
+    isr: [],
+    partitionErrorCode: 0,
+  }));
+  return defaultPartitioner({ topic, partitionMetadata, message: { key, value: null } });
+}
+
 /**
  * The project's way to produce: idempotent, acks=all, and one kafkajs `send()` per partition.
  *
@@ -21,7 +38,6 @@ export class KeyedProducer {
   readonly producer: Producer;
   readonly #admin: Admin;
   readonly #partitions = new Map<string, number>();
-  readonly #partitioner = Partitioners.DefaultPartitioner();
   #connected = false;
 
   constructor(kafka: Kafka) {
@@ -53,18 +69,11 @@ export class KeyedProducer {
     if (!this.#connected) throw new Error('KeyedProducer: connect() first');
     if (messages.length === 0) return [];
     const count = await this.#partitionCount(topic);
-    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      replicas: [],
-      isr: [],
-      partitionErrorCode: 0,
-    }));
     const byPartition = new Map<number, Message[]>();
     for (const message of messages) {
       if (message.key === null || message.key === undefined)
         throw new Error(`KeyedProducer: every message needs a key (the room) on ${topic}`);
-      const partition = message.partition ?? this.#partitioner({ topic, partitionMetadata, message });
+      const partition = message.partition ?? partitionForKey(topic, message.key, count);
       if (!byPartition.has(partition)) byPartition.set(partition, []);
       byPartition.get(partition)!.push({ ...message, partition });
     }

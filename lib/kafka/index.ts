@@ -8,5 +8,5 @@ export {
   waitForGroupCoordinator,
   waitForLeaders,
 } from './client';
-export { KeyedProducer } from './KeyedProducer';
+export { KeyedProducer, partitionForKey } from './KeyedProducer';
 export * from './topics';
