@@ -25,6 +25,16 @@ export class RequestError extends Error {
   }
 }
 
+/** 'ok', the error code of a refused request, or the message of anything else thrown. */
+export async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return e instanceof RequestError ? e.code : `thrown: ${(e as Error).message}`;
+  }
+}
+
 /**
  * A signaling client for tests: speaks the wire protocol with `ws`, records every notification and
  * lets a test wait for one. Not the product's client (that is web/src/protocol).

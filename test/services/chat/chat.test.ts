@@ -4,7 +4,7 @@ import { createRedisCluster, roomKey } from '../../../lib/redis';
 import type { ChatMessageInfo } from '../../../proto/signaling/messages';
 import { Mesh } from '../../../regions/launcher';
 import { startTestEdge, testTokens } from '../../support/edgeFixture';
-import { type RequestError, SignalingTestClient } from '../../support/SignalingTestClient';
+import { outcome, type RequestError, SignalingTestClient } from '../../support/SignalingTestClient';
 
 // Region seoul with a 3-broker Kafka (RF 3, min ISR 2) and its Redis Cluster; two edges that both
 // serve every room (placement 'local'), so one room's chat crosses between edges through Kafka.
@@ -237,19 +237,20 @@ describe('chat through Kafka', () => {
     const a = await member(room, 'a', edges[0]!);
     const muted = await member(room, 'muted', edges[0]!, { chat: false });
     const b = await member(room, 'b', edges[1]!);
-    const err = (p: Promise<unknown>) => p.then(() => 'ok').catch((e: RequestError) => e.code);
-    expect(await err(a.client.request('chat.send', { text: 'x'.repeat(4001) }))).toBe('TOO_LARGE');
-    expect(await err(a.client.request('chat.send', { text: '  ' }))).toBe('BAD_REQUEST');
-    expect(await err(a.client.request('chat.send', { text: 'bin\u0000ary' }))).toBe('BAD_REQUEST');
-    expect(await err(a.client.request('chat.send', { text: 123 as unknown as string }))).toBe('BAD_REQUEST');
+    expect(await outcome(a.client.request('chat.send', { text: 'x'.repeat(4001) }))).toBe('TOO_LARGE');
+    expect(await outcome(a.client.request('chat.send', { text: '  ' }))).toBe('BAD_REQUEST');
+    expect(await outcome(a.client.request('chat.send', { text: 'bin\u0000ary' }))).toBe('BAD_REQUEST');
+    expect(await outcome(a.client.request('chat.send', { text: 123 as unknown as string }))).toBe(
+      'BAD_REQUEST',
+    );
     expect((await a.client.raw(Buffer.from([0xff, 0x00]))).error?.code).toBe('BAD_REQUEST');
-    expect(await err(muted.client.request('chat.send', { text: 'hello' }))).toBe('FORBIDDEN');
+    expect(await outcome(muted.client.request('chat.send', { text: 'hello' }))).toBe('FORBIDDEN');
     const burst = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => err(a.client.request('chat.send', { text: `burst ${i}` }))),
+      Array.from({ length: 40 }, (_, i) => outcome(a.client.request('chat.send', { text: `burst ${i}` }))),
     );
     expect(burst.filter((c) => c === 'RATE_LIMITED').length).toBeGreaterThan(10);
     // b is unaffected: it can send and receives what a got through.
-    expect(await err(b.client.request('chat.send', { text: 'b is fine' }))).toBe('ok');
+    expect(await outcome(b.client.request('chat.send', { text: 'b is fine' }))).toBe('ok');
     const sent = burst.filter((c) => c === 'ok').length;
     await until(() => userTexts(b).length >= sent + 1, 10_000, 'b to receive');
     expect(userTexts(b).filter((t) => t.startsWith('burst'))).toHaveLength(sent);

@@ -6,7 +6,7 @@ import { createRedisCluster } from '../../../lib/redis';
 import { Envelope } from '../../../proto/gen/meetview/events/v1/events';
 import { Mesh } from '../../../regions/launcher';
 import { startTestEdge, testTokens, wsUrl } from '../../support/edgeFixture';
-import { RequestError, SignalingTestClient } from '../../support/SignalingTestClient';
+import { outcome, RequestError, SignalingTestClient } from '../../support/SignalingTestClient';
 
 // One region's Redis Cluster from the launcher, two edges of that region in this process.
 const PORT_BASE = 24000;
@@ -31,6 +31,18 @@ async function mint(opts: { room: string; identity: string; name?: string; grant
     ...(opts.ttl !== undefined ? { ttlSeconds: opts.ttl } : {}),
   });
   return token;
+}
+
+/** Creates the send transport and publishes a (media-less) VP8 camera track. */
+async function publishCamera(c: SignalingTestClient) {
+  const send = await c.request('transport.create', { direction: 'send' });
+  const { producerId } = await c.request('produce', {
+    transportId: send.id,
+    kind: 'video',
+    source: 'camera',
+    rtpParameters: VP8_PARAMS,
+  });
+  return { send, producerId };
 }
 
 /** Connects without joining (for checks that happen before placement). */
@@ -83,15 +95,6 @@ async function readRoomEvents(room: string, atLeast: number): Promise<string[]> 
     await consumer.disconnect();
   }
   return out;
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return e instanceof RequestError ? e.code : `thrown: ${(e as Error).message}`;
-  }
 }
 
 beforeAll(async () => {
@@ -226,13 +229,7 @@ describe('join, notifications, leave', () => {
     expect(jb.participants.map((p) => p.identity).sort()).toEqual(['alice', 'bob']);
     expect((await a.waitFor('participant.joined')).participant.identity).toBe('bob');
 
-    const send = await a.request('transport.create', { direction: 'send' });
-    const { producerId } = await a.request('produce', {
-      transportId: send.id,
-      kind: 'video',
-      source: 'camera',
-      rtpParameters: VP8_PARAMS,
-    });
+    const { send, producerId } = await publishCamera(a);
     const published = await b.waitFor('track.published');
     expect(published.track).toMatchObject({ producerId, identity: 'alice', source: 'camera', kind: 'video' });
 
@@ -250,10 +247,10 @@ describe('join, notifications, leave', () => {
     });
     await b.request('consumer.resume', { consumerId: consumed.consumerId });
     // Bob cannot act on Alice's track.
-    expect(await code(b.request('producer.close', { producerId }))).toBe('NOT_FOUND');
+    expect(await outcome(b.request('producer.close', { producerId }))).toBe('NOT_FOUND');
     // A camera must be video; a second camera is refused.
     expect(
-      await code(
+      await outcome(
         a.request('produce', {
           transportId: send.id,
           kind: 'audio',
@@ -289,7 +286,7 @@ describe('join, notifications, leave', () => {
     expect((err as RequestError).code).toBe('FORBIDDEN');
     expect((err as RequestError).message).toMatch(/publish/);
     // Subscribing is still allowed.
-    expect(await code(client.request('transport.create', { direction: 'recv' }))).toBe('ok');
+    expect(await outcome(client.request('transport.create', { direction: 'recv' }))).toBe('ok');
   });
 });
 
@@ -323,8 +320,8 @@ describe('bad input', () => {
     ).toBe('NOT_FOUND');
     expect((await c.raw({ id: 9007, method: 'join', data: {} })).error?.code).toBe('BAD_REQUEST'); // already joined
     expect(c.closeCode).toBeUndefined();
-    expect(await code(other.request('transport.create', { direction: 'recv' }))).toBe('ok');
-    expect(await code(c.request('transport.create', { direction: 'recv' }))).toBe('ok');
+    expect(await outcome(other.request('transport.create', { direction: 'recv' }))).toBe('ok');
+    expect(await outcome(c.request('transport.create', { direction: 'recv' }))).toBe('ok');
   });
 
   it('rate-limits a flooding client without disturbing the others', async () => {
@@ -337,7 +334,7 @@ describe('bad input', () => {
     expect(limited).toBeGreaterThan(100);
     // Every request got exactly one answer, and the calm client is served at once.
     expect(results).toHaveLength(300);
-    expect(await code(calm.request('transport.create', { direction: 'recv' }))).toBe('ok');
+    expect(await outcome(calm.request('transport.create', { direction: 'recv' }))).toBe('ok');
   });
 });
 
@@ -349,7 +346,7 @@ describe('placement across the edges of a region', () => {
     const other = home === 'seoul-edge-1' ? edge2 : edge1;
     const homeEdge = home === 'seoul-edge-1' ? edge1 : edge2;
     const { client: lost } = await connect(other, { room: 'placed', identity: 'p2' });
-    expect(await code(lost.request('join', {}))).toBe('UNAVAILABLE');
+    expect(await outcome(lost.request('join', {}))).toBe('UNAVAILABLE');
     const redirect = await lost.waitFor('session.redirect');
     expect(redirect.node).toBe(home);
     expect(redirect.url).toBe(`${homeEdge.url.replace('http', 'ws')}/rtc`);
@@ -413,13 +410,7 @@ describe('reconnect', () => {
     const { client: stay, join: js } = await join({ room, identity: 'stay' });
     const home = js.self.node === 'seoul-edge-1' ? edge1 : edge2;
     const { client: a, token } = await join({ room, identity: 'flaky' }, home);
-    const send = await a.request('transport.create', { direction: 'send' });
-    const { producerId } = await a.request('produce', {
-      transportId: send.id,
-      kind: 'video',
-      source: 'camera',
-      rtpParameters: VP8_PARAMS,
-    });
+    const { send, producerId } = await publishCamera(a);
 
     a.drop();
     await new Promise((r) => setTimeout(r, 300));
