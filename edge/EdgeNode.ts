@@ -4,6 +4,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import { createNodeWebSocket } from '@hono/node-ws';
 import type { Hono } from 'hono';
 import type { Cluster } from 'ioredis';
+import { InternalTokens } from '../lib/auth/internal';
 import { KeySet } from '../lib/auth/keys';
 import { TokenService } from '../lib/auth/tokens';
 import { CHAT_TOPIC, createKafka, REGION_TOPICS } from '../lib/kafka';
@@ -13,6 +14,7 @@ import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
 import { RoomEventLog } from './events/RoomEventLog';
 import { createApp } from './http/app';
+import { InternalServer } from './internal/InternalServer';
 import { ROOM_MEDIA_CODECS } from './media/codecs';
 import { WorkerPool } from './media/WorkerPool';
 import { NodeRegistry } from './routing/NodeRegistry';
@@ -34,6 +36,10 @@ export class EdgeNode {
   readonly #chat: ChatService;
   readonly #events: RoomEventLog;
   readonly manager: ConferenceManager;
+  /** Tokens for this edge's calls to other Meetview services, and for verifying theirs. */
+  readonly internalTokens: InternalTokens;
+  /** The gRPC server other edges and the core call (Cascade, Control). */
+  readonly internal: InternalServer;
   readonly #server: ServerType;
   readonly url: string;
   #closed = false;
@@ -44,8 +50,11 @@ export class EdgeNode {
     let pool: WorkerPool | undefined;
     let chat: ChatService | undefined;
     let events: RoomEventLog | undefined;
+    const internalTokens = new InternalTokens(keys);
+    const internal = new InternalServer(internalTokens);
     try {
       await redis.ping();
+      const internalPort = await internal.listen(config.internal.host, config.internal.port);
       pool = await WorkerPool.create({
         ...(config.workers ? { numWorkers: config.workers } : {}),
         listenIp: config.rtc.listenIp,
@@ -78,6 +87,7 @@ export class EdgeNode {
           chatService,
           eventLog,
           routerRtpCapabilities,
+          { tokens: internalTokens, server: internal, address: `${config.internal.host}:${internalPort}` },
           resolve,
         );
         manager = node.manager;
@@ -86,6 +96,7 @@ export class EdgeNode {
     } catch (err) {
       await chat?.close();
       await events?.close();
+      await internal.close();
       pool?.close();
       redis.disconnect();
       throw err;
@@ -100,6 +111,7 @@ export class EdgeNode {
     chat: ChatService,
     events: RoomEventLog,
     routerRtpCapabilities: unknown,
+    internal: { tokens: InternalTokens; server: InternalServer; address: string },
     onListening: (node: EdgeNode) => void,
   ) {
     this.config = config;
@@ -107,6 +119,8 @@ export class EdgeNode {
     this.#pool = pool;
     this.#chat = chat;
     this.#events = events;
+    this.internalTokens = internal.tokens;
+    this.internal = internal.server;
     const tokens = new TokenService(keys);
     const directory = new RoomDirectory(redis);
     const registry = new NodeRegistry(redis, config.region);
@@ -116,6 +130,7 @@ export class EdgeNode {
       node: config.nodeId,
       graceMs: config.graceMs,
       url: this.url,
+      internal: internal.address,
       heartbeatMs: 1000,
       placement: config.placement,
       chat,
@@ -188,6 +203,7 @@ export class EdgeNode {
       this.#server.close(() => resolve());
       (this.#server as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
+    await this.internal.close();
     await this.#chat.close();
     await this.#events.close();
     this.#pool.close();

@@ -19,6 +19,9 @@ const EnvSchema = z.object({
   MEETVIEW_RTC_PORT: z.coerce.number().int().min(1).max(65535).default(40000),
   MEETVIEW_RTC_PORT_MIN: z.coerce.number().int().min(1).max(65535).default(41000),
   MEETVIEW_RTC_PORT_MAX: z.coerce.number().int().min(1).max(65535).default(49999),
+  /** The internal gRPC server (Cascade, Control); 0 picks a free port. */
+  MEETVIEW_INTERNAL_HOST: z.string().default('127.0.0.1'),
+  MEETVIEW_INTERNAL_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   MEETVIEW_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   MEETVIEW_DEV_TOKENS: z.enum(['0', '1', 'true', 'false']).default('0'),
   MEETVIEW_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
@@ -45,6 +48,8 @@ export interface EdgeConfig {
     basePort: number;
     portRange: { min: number; max: number };
   };
+  /** Where the internal gRPC server listens (other edges and the core call it). */
+  internal: { host: string; port: number };
   workers: number | undefined;
   devTokens: boolean;
   graceMs: number;
@@ -78,6 +83,7 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
       basePort: e.MEETVIEW_RTC_PORT,
       portRange: { min: e.MEETVIEW_RTC_PORT_MIN, max: e.MEETVIEW_RTC_PORT_MAX },
     },
+    internal: { host: e.MEETVIEW_INTERNAL_HOST, port: e.MEETVIEW_INTERNAL_PORT },
     workers: e.MEETVIEW_WORKERS,
     devTokens: e.MEETVIEW_DEV_TOKENS === '1' || e.MEETVIEW_DEV_TOKENS === 'true',
     graceMs: e.MEETVIEW_GRACE_MS,

@@ -8,6 +8,8 @@ export type Placement = { kind: 'local'; conference: Conference } | { kind: 'red
 
 export interface ConferenceManagerOptions extends ConferenceOptions {
   url: string;
+  /** host:port of this edge's internal gRPC server, published in its heartbeat. */
+  internal: string;
   heartbeatMs: number;
   placement: 'home' | 'local';
 }
@@ -146,6 +148,7 @@ export class ConferenceManager {
     await this.#registry.heartbeat({
       id: this.#opts.node,
       url: this.#opts.url,
+      internal: this.#opts.internal,
       draining: this.#draining,
       ...this.load(),
     });

@@ -6,6 +6,8 @@ export interface NodeRecord {
   region: string;
   /** Base HTTP URL of the edge, e.g. http://127.0.0.1:21100. */
   url: string;
+  /** host:port of the edge's internal gRPC server (Cascade, Control). */
+  internal: string;
   draining: boolean;
   rooms: number;
   participants: number;

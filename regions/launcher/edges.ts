@@ -14,6 +14,8 @@ export interface EdgeProcess {
   region: string;
   node: string;
   url: string;
+  /** host:port of its internal gRPC server. */
+  internal: string;
   process: ManagedProcess;
 }
 
@@ -55,18 +57,20 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
       const node = `${region.id}-edge-${i + 1}`;
       const httpPort = mesh.ports.port(region.index, 'edgeHttp', i);
       const rtcPort = mesh.ports.port(region.index, 'edgeRtc', i * WORKERS_PER_EDGE);
+      const internalPort = mesh.ports.port(region.index, 'edgeCascade', i);
       const url = `http://127.0.0.1:${httpPort}`;
       const proc = await mesh.spawn({
         service: `edge ${region.id}/${i + 1}`,
         command: TSX,
         args: [join(REPO, 'edge', 'main.ts')],
         cwd: REPO,
-        ports: [httpPort],
+        ports: [httpPort, internalPort],
         env: {
           MEETVIEW_REGION: region.id,
           MEETVIEW_NODE_ID: node,
           MEETVIEW_HTTP_PORT: String(httpPort),
           MEETVIEW_RTC_PORT: String(rtcPort),
+          MEETVIEW_INTERNAL_PORT: String(internalPort),
           MEETVIEW_WORKERS: String(WORKERS_PER_EDGE),
           // Plain/pipe transports: clear of the fixed ports the media-core tests and benchmarks bind.
           MEETVIEW_RTC_PORT_MIN: '46000',
@@ -82,7 +86,7 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
         readyIntervalMs: 250,
         failOn: /failed to start/,
       });
-      started.push({ region: region.id, node, url, process: proc });
+      started.push({ region: region.id, node, url, internal: `127.0.0.1:${internalPort}`, process: proc });
     }
   }
   return started;

@@ -37,6 +37,7 @@ export async function startTestEdge(mesh: MeshInfo, o: TestEdgeOptions): Promise
       // Clear of the fixed ports the media-core tests bind (43110–45499).
       portRange: { min: 46000, max: 49999 },
     },
+    internal: { host: '127.0.0.1', port: 0 },
     workers: o.workers ?? 1,
     devTokens: true,
     graceMs: o.graceMs ?? 30_000,

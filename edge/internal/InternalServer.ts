@@ -1,0 +1,57 @@
+import {
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import type { InternalTokens } from '../../lib/auth/internal';
+import { internalAuthServerInterceptor } from '../../lib/grpc/internalAuth';
+
+/**
+ * The edge's internal gRPC server: the services other Meetview processes call (Cascade from other
+ * edges, Control from the core). Every call must carry an internal token; see lib/grpc/internalAuth.
+ * Services are added before listen(); the owner closes it.
+ */
+export class InternalServer {
+  readonly #server: Server;
+  #port: number | undefined;
+  #closed = false;
+
+  constructor(tokens: InternalTokens) {
+    this.#server = new Server({ interceptors: [internalAuthServerInterceptor(tokens)] });
+  }
+
+  addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+    this.#server.addService(definition, implementation);
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    this.#port = await new Promise<number>((resolve, reject) =>
+      this.#server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) =>
+        err
+          ? reject(new Error(`internal gRPC server cannot listen on ${host}:${port}: ${err.message}`))
+          : resolve(bound),
+      ),
+    );
+    return this.#port;
+  }
+
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}
