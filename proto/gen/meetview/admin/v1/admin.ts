@@ -96,6 +96,8 @@ export interface RoomSummary {
   tracks: number;
   regions: string[];
   createdAtMs: number;
+  /** The edges that hold the room's participants. */
+  nodes: string[];
 }
 
 export interface ListRoomsRequest {
@@ -172,6 +174,8 @@ export interface CloseRoomResponse {
 
 export interface DrainNodeRequest {
   node: string;
+  /** True: the node takes new rooms again. */
+  undrain: boolean;
 }
 
 export interface DrainNodeResponse {
@@ -1233,7 +1237,7 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
 };
 
 function createBaseRoomSummary(): RoomSummary {
-  return { name: "", participants: 0, tracks: 0, regions: [], createdAtMs: 0 };
+  return { name: "", participants: 0, tracks: 0, regions: [], createdAtMs: 0, nodes: [] };
 }
 
 export const RoomSummary: MessageFns<RoomSummary> = {
@@ -1252,6 +1256,9 @@ export const RoomSummary: MessageFns<RoomSummary> = {
     }
     if (message.createdAtMs !== 0) {
       writer.uint32(40).int64(message.createdAtMs);
+    }
+    for (const v of message.nodes) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -1309,6 +1316,14 @@ export const RoomSummary: MessageFns<RoomSummary> = {
             message.createdAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.nodes.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1332,6 +1347,7 @@ export const RoomSummary: MessageFns<RoomSummary> = {
         : isSet(object.created_at_ms)
         ? globalThis.Number(object.created_at_ms)
         : 0,
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1352,6 +1368,9 @@ export const RoomSummary: MessageFns<RoomSummary> = {
     if (message.createdAtMs !== 0) {
       obj.createdAtMs = Math.round(message.createdAtMs);
     }
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes;
+    }
     return obj;
   },
 
@@ -1365,6 +1384,7 @@ export const RoomSummary: MessageFns<RoomSummary> = {
     message.tracks = object.tracks ?? 0;
     message.regions = object.regions?.map((e) => e) || [];
     message.createdAtMs = object.createdAtMs ?? 0;
+    message.nodes = object.nodes?.map((e) => e) || [];
     return message;
   },
 };
@@ -2613,13 +2633,16 @@ export const CloseRoomResponse: MessageFns<CloseRoomResponse> = {
 };
 
 function createBaseDrainNodeRequest(): DrainNodeRequest {
-  return { node: "" };
+  return { node: "", undrain: false };
 }
 
 export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
   encode(message: DrainNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.node !== "") {
       writer.uint32(10).string(message.node);
+    }
+    if (message.undrain !== false) {
+      writer.uint32(16).bool(message.undrain);
     }
     return writer;
   },
@@ -2645,6 +2668,14 @@ export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
             message.node = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.undrain = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2658,13 +2689,19 @@ export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
   },
 
   fromJSON(object: any): DrainNodeRequest {
-    return { node: isSet(object.node) ? globalThis.String(object.node) : "" };
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      undrain: isSet(object.undrain) ? globalThis.Boolean(object.undrain) : false,
+    };
   },
 
   toJSON(message: DrainNodeRequest): unknown {
     const obj: any = {};
     if (message.node !== "") {
       obj.node = message.node;
+    }
+    if (message.undrain !== false) {
+      obj.undrain = message.undrain;
     }
     return obj;
   },
@@ -2675,6 +2712,7 @@ export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
   fromPartial(object: DeepPartial<DrainNodeRequest>): DrainNodeRequest {
     const message = createBaseDrainNodeRequest();
     message.node = object.node ?? "";
+    message.undrain = object.undrain ?? false;
     return message;
   },
 };
