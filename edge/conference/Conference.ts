@@ -224,6 +224,22 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     if (this.#participants.size === 0) this.close('empty');
   }
 
+  // ---- operator actions (the core's Control service) --------------------------------------------
+
+  /** Removes a participant for an operator: it is told why, disconnected, and the others see it leave. */
+  async remove(identity: string, reason: string): Promise<boolean> {
+    const p = this.#participants.get(identity);
+    if (!p) return false;
+    p.notify('session.closed', { code: ErrorCode.Closed, reason });
+    await this.leave(p, `removed: ${reason}`, CloseCode.Removed);
+    return true;
+  }
+
+  /** Posts an operator's message into the room's chat as a system message; resolves with its id. */
+  systemMessage(text: string): Promise<string> {
+    return this.#opts.chat.system(this.name, { identity: '', name: 'Meetview' }, text);
+  }
+
   /** Ends the conference for everyone (operator action, or the media room is gone). */
   close(reason: string, closeCode: number = CloseCode.Removed): void {
     if (this.#closed) return;

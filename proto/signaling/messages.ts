@@ -191,6 +191,8 @@ export interface Notifications {
   'track.unpublished': { producerId: string; identity: string };
   'track.paused': { producerId: string; identity: string };
   'track.resumed': { producerId: string; identity: string };
+  /** To the track's owner: an operator paused (muted) or resumed its track on the server. */
+  'track.muted': { producerId: string; muted: boolean };
   'consumer.closed': { consumerId: string; producerId: string };
   'consumer.layersChanged': { consumerId: string; spatialLayer: number | null; temporalLayer: number | null };
   activeSpeaker: { identity: string | null };
