@@ -12,6 +12,7 @@ import { createRedisCluster } from '../lib/redis';
 import { ChatService } from './chat/ChatService';
 import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
+import { ControlServiceService, createControlService } from './control/ControlService';
 import { RoomEventLog } from './events/RoomEventLog';
 import { createApp } from './http/app';
 import { InternalServer } from './internal/InternalServer';
@@ -137,6 +138,8 @@ export class EdgeNode {
       events,
       chatRate: config.chatRate ?? { perSecond: 5, burst: 20 },
     });
+    // The core's actions (remove, mute, close, drain, …) arrive on the internal server.
+    this.internal.addService(ControlServiceService, createControlService({ manager: this.manager, pool }));
     // createNodeWebSocket reads init.app only when an upgrade arrives; it is set once the app is composed.
     const wsInit = { app: undefined as unknown as Hono };
     const ws = createNodeWebSocket(wsInit);
