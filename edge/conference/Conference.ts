@@ -12,6 +12,7 @@ import type {
   ResponseData,
   TrackInfo,
   TrackSource,
+  TransportInfo,
 } from '../../proto/signaling/messages';
 import type { SequencedMessage } from '../chat/ChatHistory';
 import type { RoomEventLog } from '../events/RoomEventLog';
@@ -109,6 +110,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     claims: ParticipantClaims,
     link: ParticipantLink,
     lastMessageId?: string,
+    rtpCapabilities?: unknown,
   ): Promise<ResponseData['join']> {
     this.#assertOpen();
     let participant = this.#participants.get(claims.identity);
@@ -150,14 +152,49 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         this.#systemChat(info, 'joined');
       }
     }
-    let chat: SequencedMessage[] = [];
-    try {
-      chat = await this.#opts.chat.recent(this.name, lastMessageId);
-    } catch (err) {
-      console.error(`[conference ${this.name}] chat history unavailable: ${(err as Error).message}`);
-    }
+    const self = participant;
+    const [chat, prepared] = await Promise.all([
+      this.#opts.chat.recent(this.name, lastMessageId).catch((err: Error) => {
+        console.error(`[conference ${this.name}] chat history unavailable: ${err.message}`);
+        return [] as SequencedMessage[];
+      }),
+      !resumed && rtpCapabilities ? this.#prepare(self, rtpCapabilities) : undefined,
+    ]);
     participant.chatSentUpTo(chat.at(-1)?.seq ?? -1);
-    return { ...this.#snapshot(participant, resumed), chat };
+    return { ...this.#snapshot(participant, resumed), ...prepared, chat };
+  }
+
+  /**
+   * Creates a new session's transports and its consumers of every track in the room during the join, so
+   * the client's first frame needs no further round trip but transport.connect. A failure here is not a
+   * failed join: the client falls back to creating what is missing itself.
+   */
+  async #prepare(
+    p: Participant,
+    rtpCapabilities: unknown,
+  ): Promise<Pick<ResponseData['join'], 'transports' | 'consumers'> | undefined> {
+    p.rtpCapabilities = rtpCapabilities;
+    const transports: TransportInfo[] = [];
+    const consumers: ConsumeResult[] = [];
+    try {
+      const directions = (['recv', 'send'] as const).filter((d) =>
+        d === 'recv' ? p.grants.subscribe : p.grants.publish,
+      );
+      transports.push(...(await Promise.all(directions.map((d) => this.createTransport(p, d)))));
+      if (p.grants.subscribe) {
+        const producerIds: string[] = [];
+        for (const other of this.#participants.values())
+          if (other !== p) for (const id of other.producers.keys()) producerIds.push(id);
+        const results = await Promise.allSettled(
+          producerIds.map((id) => this.consume(p, id, undefined, { paused: false })),
+        );
+        for (const r of results) if (r.status === 'fulfilled') consumers.push(r.value);
+      }
+    } catch (err) {
+      console.error(`[conference ${this.name}] preparing ${p.identity}'s media failed:`, err);
+      return transports.length > 0 ? { transports, consumers } : undefined;
+    }
+    return { transports, consumers };
   }
 
   /** A chat message from the log, for the participants here that it is for. */
@@ -278,10 +315,14 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   }
 
   async connectTransport(p: Participant, transportId: string, dtlsParameters: unknown): Promise<void> {
-    this.#ownTransport(p, transportId);
+    const t = this.#ownTransport(p, transportId);
     await media(() =>
       this.#media.connectWebRtcTransport(transportId, dtlsParameters as types.DtlsParameters),
     );
+    // Consumers created running (with the join) get their key frame requests from now on.
+    if (t.direction === 'recv')
+      for (const c of p.consumers.values())
+        if (!c.paused && c.kind === 'video') this.#scheduleKeyframeRetries(c.consumerId);
   }
 
   async restartIce(p: Participant, transportId: string): Promise<ResponseData['transport.restartIce']> {
@@ -365,7 +406,12 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
 
   // ---- consumers --------------------------------------------------------------------------------
 
-  async consume(p: Participant, producerId: string, rtpCapabilities?: unknown): Promise<ConsumeResult> {
+  async consume(
+    p: Participant,
+    producerId: string,
+    rtpCapabilities?: unknown,
+    { paused = true }: { paused?: boolean } = {},
+  ): Promise<ConsumeResult> {
     this.#requireGrant(p, 'subscribe');
     if (rtpCapabilities) p.rtpCapabilities = rtpCapabilities;
     if (!p.rtpCapabilities)
@@ -385,6 +431,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         transportId: recv.id,
         producerId,
         rtpCapabilities: p.rtpCapabilities as types.RtpCapabilities,
+        paused,
       }),
     );
     const result: ConsumeResult = {
@@ -394,7 +441,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       kind: info.kind,
       source: owner.producer.source,
       rtpParameters: info.rtpParameters,
-      paused: true,
+      paused,
       producerPaused: info.producerPaused,
     };
     p.consumers.set(info.id, result);

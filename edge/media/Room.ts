@@ -32,7 +32,7 @@ export type ProducerInfo = {
   appData: types.AppData;
 };
 
-/** What the signaling layer sends the client so it can create its consumer (it starts paused). */
+/** What the signaling layer sends the client so it can create its consumer. */
 export type ConsumerInfo = {
   id: string;
   producerId: string;
@@ -331,12 +331,15 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   /**
    * Creates a consumer, paused as mediasoup recommends: the client creates its side, then the signaling
-   * layer calls resumeConsumer() (which also asks the producer for a key frame).
+   * layer calls resumeConsumer() (which also asks the producer for a key frame). `paused: false` is for a
+   * transport that is not connected yet: nothing flows before the client connects it, and mediasoup asks
+   * for a key frame when it does.
    */
   async consume(options: {
     transportId: string;
     producerId: string;
     rtpCapabilities: types.RtpCapabilities;
+    paused?: boolean;
     preferredLayers?: types.ConsumerLayers;
     appData?: types.AppData;
   }): Promise<ConsumerInfo> {
@@ -365,7 +368,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       entry.transport.consume({
         producerId: producer.id,
         rtpCapabilities: options.rtpCapabilities,
-        paused: true,
+        paused: options.paused ?? true,
         ...(options.preferredLayers ? { preferredLayers: options.preferredLayers } : {}),
         appData: { ...options.appData, peerId: entry.peerId },
       }),

@@ -108,7 +108,7 @@ export class Connection implements ParticipantLink {
       );
     try {
       if (method === 'join') {
-        const result = await this.#join((parsed.data as RequestData<'join'>).lastMessageId);
+        const result = await this.#join(parsed.data as RequestData<'join'>);
         this.#reply(id, null, result);
       } else {
         this.#reply(id, null, await this.#dispatch(method, parsed.data));
@@ -128,7 +128,7 @@ export class Connection implements ParticipantLink {
     if (this.#conference && this.#participant) this.#conference.detach(this.#participant, this);
   }
 
-  async #join(lastMessageId: string | undefined) {
+  async #join({ lastMessageId, rtpCapabilities }: RequestData<'join'>) {
     if (this.#participant && !this.#participant.left)
       throw new SignalingError(ErrorCode.BadRequest, 'already joined on this connection');
     const placement = await this.#manager.place(this.#claims.room);
@@ -146,7 +146,7 @@ export class Connection implements ParticipantLink {
     const conference = placement.conference;
     this.#conference = conference;
     try {
-      return await conference.join(this.#claims, this, lastMessageId);
+      return await conference.join(this.#claims, this, lastMessageId, rtpCapabilities);
     } finally {
       this.#participant = conference.participant(this.#claims.identity);
       // The socket went away while the join was in flight: start the grace period now, or the

@@ -33,6 +33,12 @@ export const requestSchemas = {
   join: z.strictObject({
     /** The id of the last chat message this client has, so a resumed session continues without a gap. */
     lastMessageId: z.string().max(128).optional(),
+    /**
+     * The client device's RTP capabilities. On a new session the server then creates the transports the
+     * grants allow and a consumer for every track already in the room, and returns them with the join:
+     * the client starts receiving without transport.create / consume / consumer.resume round trips.
+     */
+    rtpCapabilities: opaque.optional(),
   }),
   leave: z.strictObject({}),
   'transport.create': z.strictObject({ direction: z.enum(['send', 'recv']) }),
@@ -139,11 +145,17 @@ export interface ResponseData {
     routerRtpCapabilities: unknown;
     /** True when this join re-attached to a session kept through a dropped socket. */
     resumed: boolean;
-    /** On resume: the transports kept for this participant; the client restarts ICE on them. */
+    /**
+     * On resume: the transports kept for this participant (ids only; the client restarts ICE on them).
+     * On a new session joined with rtpCapabilities: the transports created for it, with all parameters.
+     */
     transports: TransportInfo[];
     /** On resume: the producers kept for this participant. */
     producers: { producerId: string; kind: MediaKind; source: TrackSource; paused: boolean }[];
-    /** On resume: the consumers kept for this participant. */
+    /**
+     * On resume: the consumers kept for this participant. On a new session joined with rtpCapabilities:
+     * the consumers created for the room's tracks, not paused (media flows once the transport connects).
+     */
     consumers: ConsumeResult[];
     /**
      * Chat after the `lastMessageId` the client sent (the most recent messages when it sent none). The

@@ -279,6 +279,39 @@ describe('join, notifications, leave', () => {
     ]);
   });
 
+  it('joined with rtpCapabilities, a new session gets its transports and running consumers in the join', async () => {
+    const { client: a } = await join({ room: 'prepared', identity: 'alice' });
+    const { producerId } = await publishCamera(a);
+    const config = (await (await fetch(`${edge1.url}/api/config`)).json()) as {
+      routerRtpCapabilities: Record<string, unknown>;
+    };
+    const token = await mint({ room: 'prepared', identity: 'viewer', grants: { publish: false } });
+    const { client: v, join: jv } = await SignalingTestClient.joinAnywhere(
+      `${edge1.url.replace('http', 'ws')}/rtc`,
+      token,
+      { rtpCapabilities: config.routerRtpCapabilities },
+    );
+    clients.push(v);
+    // No publish grant: a receive transport only, with everything a client needs to create its side.
+    expect(jv.transports.map((t) => t.direction)).toEqual(['recv']);
+    expect(jv.transports[0]).toMatchObject({
+      iceParameters: expect.objectContaining({ usernameFragment: expect.any(String) }),
+      dtlsParameters: expect.objectContaining({ fingerprints: expect.any(Array) }),
+    });
+    expect(jv.transports[0]!.iceCandidates.length).toBeGreaterThan(0);
+    expect(jv.consumers).toEqual([
+      expect.objectContaining({ producerId, identity: 'alice', kind: 'video', paused: false }),
+    ]);
+    // It is the session's receive transport: a second one is refused, consuming again is idempotent.
+    expect(await outcome(v.request('transport.create', { direction: 'recv' }))).toBe('BAD_REQUEST');
+    expect((await v.request('consume', { producerId })).consumerId).toBe(jv.consumers[0]!.consumerId);
+
+    // Without capabilities the join stays as it was: the client asks for transports itself.
+    const { join: jb } = await join({ room: 'prepared', identity: 'bob' });
+    expect(jb.transports).toEqual([]);
+    expect(jb.consumers).toEqual([]);
+  });
+
   it('refuses to publish without the publish grant, and says so', async () => {
     const { client } = await join({ room: 'webinar', identity: 'viewer', grants: { publish: false } });
     const err = await client.request('transport.create', { direction: 'send' }).catch((e: RequestError) => e);

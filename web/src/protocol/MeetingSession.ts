@@ -10,6 +10,7 @@ import type {
   ResponseData,
   TrackInfo,
   TrackSource,
+  TransportInfo,
 } from '../../../proto/signaling/messages';
 import { ChatStore } from './ChatStore';
 import { Emitter } from './Emitter';
@@ -408,7 +409,14 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     if (first) performance.mark('meetview:ws-open');
     try {
       const lastMessageId = this.chat.lastMessageId;
-      snap = await this.signaling.request('join', lastMessageId ? { lastMessageId } : {});
+      // With our capabilities in the join, a new session comes back with its transports and consumers made.
+      const device = await this.#deviceForJoin();
+      snap = await this.signaling.request('join', {
+        ...(lastMessageId ? { lastMessageId } : {}),
+        ...(device
+          ? { rtpCapabilities: device.recvRtpCapabilities as unknown as Record<string, unknown> }
+          : {}),
+      });
       if (first) performance.mark('meetview:join-response');
     } catch (error) {
       this.#onJoinError(error);
@@ -438,6 +446,14 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     } catch (error) {
       this.#onJoinError(error);
     }
+  }
+
+  /** A loaded device to announce with the join: ours, or the one preloaded with the edge's capabilities. */
+  async #deviceForJoin(): Promise<Device | null> {
+    if (this.#device?.loaded) return this.#device;
+    if (!this.#nextDevice || !this.#nextDeviceCaps) return null;
+    const device = await this.#nextDevice.catch(() => null);
+    return device?.loaded ? device : null;
   }
 
   #onJoinError(error: unknown): void {
@@ -481,16 +497,22 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     if (!publish) this.#denyPublish('no publish grant');
     // Receive and send sides in parallel; consuming starts as soon as the receive transport exists, so
     // the first remote frame does not wait for our own camera.
+    // Transports and consumers the server made with the join are used as they are; the rest is asked for.
+    const prepared = (direction: 'send' | 'recv') =>
+      snap.transports.find((t) => t.direction === direction && t.dtlsParameters);
     const receiving = grants.subscribe
-      ? this.#createTransport('recv', generation).then(async (t) => {
+      ? this.#createTransport('recv', generation, prepared('recv')).then(async (t) => {
           if (generation !== this.#generation) return t.close();
           this.#recv = t;
           this.emit('changed');
-          await Promise.all(snap.tracks.map((tr) => this.#consume(tr, generation)));
+          await Promise.all([
+            ...snap.consumers.map((c) => this.#adoptConsumer(c, generation)),
+            ...snap.tracks.map((tr) => this.#consume(tr, generation)),
+          ]);
         })
       : Promise.resolve();
     const sending = publish
-      ? this.#createTransport('send', generation).then(async (t) => {
+      ? this.#createTransport('send', generation, prepared('send')).then(async (t) => {
           if (generation !== this.#generation) return t.close();
           this.#send = t;
           await Promise.all([this.#produce('microphone'), this.#produce('camera'), this.#produce('screen')]);
@@ -542,8 +564,12 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     ]);
   }
 
-  async #createTransport(direction: 'send' | 'recv', generation: number): Promise<ms.Transport> {
-    const info = await this.signaling.request('transport.create', { direction });
+  async #createTransport(
+    direction: 'send' | 'recv',
+    generation: number,
+    prepared?: TransportInfo,
+  ): Promise<ms.Transport> {
+    const info = prepared ?? (await this.signaling.request('transport.create', { direction }));
     const device = this.#device!;
     const options: ms.TransportOptions = {
       id: info.id,
