@@ -38,6 +38,13 @@ export interface PipeEndpoint {
   srtp: SrtpParameters | undefined;
 }
 
+/** An edge as other edges reach it: node id, region and internal gRPC address (host:port). */
+export interface NodeRef {
+  node: string;
+  region: string;
+  address: string;
+}
+
 export interface OpenPipeRequest {
   room: string;
   /** Chosen by the caller, unique per caller node. */
@@ -49,7 +56,12 @@ export interface OpenPipeRequest {
 }
 
 export interface OpenPipeResponse {
-  calleeEndpoint: PipeEndpoint | undefined;
+  calleeEndpoint:
+    | PipeEndpoint
+    | undefined;
+  /** The callee's node id and region, so the caller can check it reached the edge it meant. */
+  calleeNode: string;
+  calleeRegion: string;
 }
 
 export interface ClosePipeRequest {
@@ -62,6 +74,11 @@ export interface ClosePipeResponse {
 export interface PipeProducerRequest {
   pipeId: string;
   producerId: string;
+  /**
+   * Relay: when the callee does not have the producer itself, it pipes it from this edge first and
+   * forwards its copy (so a track enters a region once). Unset: the callee must have the producer.
+   */
+  origin: NodeRef | undefined;
 }
 
 export interface PipeProducerResponse {
@@ -83,6 +100,25 @@ export interface UnpipeProducerRequest {
 export interface UnpipeProducerResponse {
 }
 
+export interface RequestKeyFrameRequest {
+  pipeId: string;
+  producerId: string;
+}
+
+export interface RequestKeyFrameResponse {
+}
+
+export interface SetPreferredLayersRequest {
+  pipeId: string;
+  producerId: string;
+  spatialLayer: number;
+  /** Unset: every temporal layer of that spatial layer. */
+  temporalLayer?: number | undefined;
+}
+
+export interface SetPreferredLayersResponse {
+}
+
 export interface WatchRequest {
   callerNode: string;
 }
@@ -93,11 +129,14 @@ export interface WatchResponse {
     | { $case: "producerPaused"; value: ProducerPaused }
     | { $case: "producerResumed"; value: ProducerResumed }
     | { $case: "producerClosed"; value: ProducerClosed }
+    | { $case: "pipeClosed"; value: PipeClosed }
     | undefined;
 }
 
 export interface Keepalive {
   tsMs: number;
+  /** The interval the callee sends keepalives at; the caller's deadline is a few of them. */
+  intervalMs: number;
 }
 
 export interface ProducerPaused {
@@ -110,6 +149,11 @@ export interface ProducerResumed {
 
 export interface ProducerClosed {
   producerId: string;
+}
+
+/** The callee closed a pipe on its side (its room closed): every producer in it is gone. */
+export interface PipeClosed {
+  pipeId: string;
 }
 
 function createBaseSrtpParameters(): SrtpParameters {
@@ -308,6 +352,107 @@ export const PipeEndpoint: MessageFns<PipeEndpoint> = {
   },
 };
 
+function createBaseNodeRef(): NodeRef {
+  return { node: "", region: "", address: "" };
+}
+
+export const NodeRef: MessageFns<NodeRef> = {
+  encode(message: NodeRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeRef {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+    };
+  },
+
+  toJSON(message: NodeRef): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeRef>): NodeRef {
+    return NodeRef.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeRef>): NodeRef {
+    const message = createBaseNodeRef();
+    message.node = object.node ?? "";
+    message.region = object.region ?? "";
+    message.address = object.address ?? "";
+    return message;
+  },
+};
+
 function createBaseOpenPipeRequest(): OpenPipeRequest {
   return { room: "", pipeId: "", callerNode: "", callerRegion: "", callerEndpoint: undefined, enableSrtp: false };
 }
@@ -480,13 +625,19 @@ export const OpenPipeRequest: MessageFns<OpenPipeRequest> = {
 };
 
 function createBaseOpenPipeResponse(): OpenPipeResponse {
-  return { calleeEndpoint: undefined };
+  return { calleeEndpoint: undefined, calleeNode: "", calleeRegion: "" };
 }
 
 export const OpenPipeResponse: MessageFns<OpenPipeResponse> = {
   encode(message: OpenPipeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.calleeEndpoint !== undefined) {
       PipeEndpoint.encode(message.calleeEndpoint, writer.uint32(10).fork()).join();
+    }
+    if (message.calleeNode !== "") {
+      writer.uint32(18).string(message.calleeNode);
+    }
+    if (message.calleeRegion !== "") {
+      writer.uint32(26).string(message.calleeRegion);
     }
     return writer;
   },
@@ -512,6 +663,22 @@ export const OpenPipeResponse: MessageFns<OpenPipeResponse> = {
             message.calleeEndpoint = PipeEndpoint.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.calleeNode = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.calleeRegion = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -531,6 +698,16 @@ export const OpenPipeResponse: MessageFns<OpenPipeResponse> = {
         : isSet(object.callee_endpoint)
         ? PipeEndpoint.fromJSON(object.callee_endpoint)
         : undefined,
+      calleeNode: isSet(object.calleeNode)
+        ? globalThis.String(object.calleeNode)
+        : isSet(object.callee_node)
+        ? globalThis.String(object.callee_node)
+        : "",
+      calleeRegion: isSet(object.calleeRegion)
+        ? globalThis.String(object.calleeRegion)
+        : isSet(object.callee_region)
+        ? globalThis.String(object.callee_region)
+        : "",
     };
   },
 
@@ -538,6 +715,12 @@ export const OpenPipeResponse: MessageFns<OpenPipeResponse> = {
     const obj: any = {};
     if (message.calleeEndpoint !== undefined) {
       obj.calleeEndpoint = PipeEndpoint.toJSON(message.calleeEndpoint);
+    }
+    if (message.calleeNode !== "") {
+      obj.calleeNode = message.calleeNode;
+    }
+    if (message.calleeRegion !== "") {
+      obj.calleeRegion = message.calleeRegion;
     }
     return obj;
   },
@@ -550,6 +733,8 @@ export const OpenPipeResponse: MessageFns<OpenPipeResponse> = {
     message.calleeEndpoint = (object.calleeEndpoint !== undefined && object.calleeEndpoint !== null)
       ? PipeEndpoint.fromPartial(object.calleeEndpoint)
       : undefined;
+    message.calleeNode = object.calleeNode ?? "";
+    message.calleeRegion = object.calleeRegion ?? "";
     return message;
   },
 };
@@ -680,7 +865,7 @@ export const ClosePipeResponse: MessageFns<ClosePipeResponse> = {
 };
 
 function createBasePipeProducerRequest(): PipeProducerRequest {
-  return { pipeId: "", producerId: "" };
+  return { pipeId: "", producerId: "", origin: undefined };
 }
 
 export const PipeProducerRequest: MessageFns<PipeProducerRequest> = {
@@ -690,6 +875,9 @@ export const PipeProducerRequest: MessageFns<PipeProducerRequest> = {
     }
     if (message.producerId !== "") {
       writer.uint32(18).string(message.producerId);
+    }
+    if (message.origin !== undefined) {
+      NodeRef.encode(message.origin, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -723,6 +911,14 @@ export const PipeProducerRequest: MessageFns<PipeProducerRequest> = {
             message.producerId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.origin = NodeRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -747,6 +943,7 @@ export const PipeProducerRequest: MessageFns<PipeProducerRequest> = {
         : isSet(object.producer_id)
         ? globalThis.String(object.producer_id)
         : "",
+      origin: isSet(object.origin) ? NodeRef.fromJSON(object.origin) : undefined,
     };
   },
 
@@ -758,6 +955,9 @@ export const PipeProducerRequest: MessageFns<PipeProducerRequest> = {
     if (message.producerId !== "") {
       obj.producerId = message.producerId;
     }
+    if (message.origin !== undefined) {
+      obj.origin = NodeRef.toJSON(message.origin);
+    }
     return obj;
   },
 
@@ -768,6 +968,9 @@ export const PipeProducerRequest: MessageFns<PipeProducerRequest> = {
     const message = createBasePipeProducerRequest();
     message.pipeId = object.pipeId ?? "";
     message.producerId = object.producerId ?? "";
+    message.origin = (object.origin !== undefined && object.origin !== null)
+      ? NodeRef.fromPartial(object.origin)
+      : undefined;
     return message;
   },
 };
@@ -1062,6 +1265,336 @@ export const UnpipeProducerResponse: MessageFns<UnpipeProducerResponse> = {
   },
 };
 
+function createBaseRequestKeyFrameRequest(): RequestKeyFrameRequest {
+  return { pipeId: "", producerId: "" };
+}
+
+export const RequestKeyFrameRequest: MessageFns<RequestKeyFrameRequest> = {
+  encode(message: RequestKeyFrameRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pipeId !== "") {
+      writer.uint32(10).string(message.pipeId);
+    }
+    if (message.producerId !== "") {
+      writer.uint32(18).string(message.producerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestKeyFrameRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestKeyFrameRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pipeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.producerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestKeyFrameRequest {
+    return {
+      pipeId: isSet(object.pipeId)
+        ? globalThis.String(object.pipeId)
+        : isSet(object.pipe_id)
+        ? globalThis.String(object.pipe_id)
+        : "",
+      producerId: isSet(object.producerId)
+        ? globalThis.String(object.producerId)
+        : isSet(object.producer_id)
+        ? globalThis.String(object.producer_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RequestKeyFrameRequest): unknown {
+    const obj: any = {};
+    if (message.pipeId !== "") {
+      obj.pipeId = message.pipeId;
+    }
+    if (message.producerId !== "") {
+      obj.producerId = message.producerId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RequestKeyFrameRequest>): RequestKeyFrameRequest {
+    return RequestKeyFrameRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RequestKeyFrameRequest>): RequestKeyFrameRequest {
+    const message = createBaseRequestKeyFrameRequest();
+    message.pipeId = object.pipeId ?? "";
+    message.producerId = object.producerId ?? "";
+    return message;
+  },
+};
+
+function createBaseRequestKeyFrameResponse(): RequestKeyFrameResponse {
+  return {};
+}
+
+export const RequestKeyFrameResponse: MessageFns<RequestKeyFrameResponse> = {
+  encode(_: RequestKeyFrameResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestKeyFrameResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestKeyFrameResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RequestKeyFrameResponse {
+    return {};
+  },
+
+  toJSON(_: RequestKeyFrameResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RequestKeyFrameResponse>): RequestKeyFrameResponse {
+    return RequestKeyFrameResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RequestKeyFrameResponse>): RequestKeyFrameResponse {
+    const message = createBaseRequestKeyFrameResponse();
+    return message;
+  },
+};
+
+function createBaseSetPreferredLayersRequest(): SetPreferredLayersRequest {
+  return { pipeId: "", producerId: "", spatialLayer: 0, temporalLayer: undefined };
+}
+
+export const SetPreferredLayersRequest: MessageFns<SetPreferredLayersRequest> = {
+  encode(message: SetPreferredLayersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pipeId !== "") {
+      writer.uint32(10).string(message.pipeId);
+    }
+    if (message.producerId !== "") {
+      writer.uint32(18).string(message.producerId);
+    }
+    if (message.spatialLayer !== 0) {
+      writer.uint32(24).uint32(message.spatialLayer);
+    }
+    if (message.temporalLayer !== undefined) {
+      writer.uint32(32).uint32(message.temporalLayer);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPreferredLayersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPreferredLayersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pipeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.producerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.spatialLayer = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.temporalLayer = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetPreferredLayersRequest {
+    return {
+      pipeId: isSet(object.pipeId)
+        ? globalThis.String(object.pipeId)
+        : isSet(object.pipe_id)
+        ? globalThis.String(object.pipe_id)
+        : "",
+      producerId: isSet(object.producerId)
+        ? globalThis.String(object.producerId)
+        : isSet(object.producer_id)
+        ? globalThis.String(object.producer_id)
+        : "",
+      spatialLayer: isSet(object.spatialLayer)
+        ? globalThis.Number(object.spatialLayer)
+        : isSet(object.spatial_layer)
+        ? globalThis.Number(object.spatial_layer)
+        : 0,
+      temporalLayer: isSet(object.temporalLayer)
+        ? globalThis.Number(object.temporalLayer)
+        : isSet(object.temporal_layer)
+        ? globalThis.Number(object.temporal_layer)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SetPreferredLayersRequest): unknown {
+    const obj: any = {};
+    if (message.pipeId !== "") {
+      obj.pipeId = message.pipeId;
+    }
+    if (message.producerId !== "") {
+      obj.producerId = message.producerId;
+    }
+    if (message.spatialLayer !== 0) {
+      obj.spatialLayer = Math.round(message.spatialLayer);
+    }
+    if (message.temporalLayer !== undefined) {
+      obj.temporalLayer = Math.round(message.temporalLayer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetPreferredLayersRequest>): SetPreferredLayersRequest {
+    return SetPreferredLayersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetPreferredLayersRequest>): SetPreferredLayersRequest {
+    const message = createBaseSetPreferredLayersRequest();
+    message.pipeId = object.pipeId ?? "";
+    message.producerId = object.producerId ?? "";
+    message.spatialLayer = object.spatialLayer ?? 0;
+    message.temporalLayer = object.temporalLayer ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSetPreferredLayersResponse(): SetPreferredLayersResponse {
+  return {};
+}
+
+export const SetPreferredLayersResponse: MessageFns<SetPreferredLayersResponse> = {
+  encode(_: SetPreferredLayersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPreferredLayersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPreferredLayersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SetPreferredLayersResponse {
+    return {};
+  },
+
+  toJSON(_: SetPreferredLayersResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetPreferredLayersResponse>): SetPreferredLayersResponse {
+    return SetPreferredLayersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<SetPreferredLayersResponse>): SetPreferredLayersResponse {
+    const message = createBaseSetPreferredLayersResponse();
+    return message;
+  },
+};
+
 function createBaseWatchRequest(): WatchRequest {
   return { callerNode: "" };
 }
@@ -1154,6 +1687,9 @@ export const WatchResponse: MessageFns<WatchResponse> = {
       case "producerClosed":
         ProducerClosed.encode(message.event.value, writer.uint32(34).fork()).join();
         break;
+      case "pipeClosed":
+        PipeClosed.encode(message.event.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1203,6 +1739,14 @@ export const WatchResponse: MessageFns<WatchResponse> = {
             message.event = { $case: "producerClosed", value: ProducerClosed.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.event = { $case: "pipeClosed", value: PipeClosed.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1231,6 +1775,10 @@ export const WatchResponse: MessageFns<WatchResponse> = {
         ? { $case: "producerClosed", value: ProducerClosed.fromJSON(object.producerClosed) }
         : isSet(object.producer_closed)
         ? { $case: "producerClosed", value: ProducerClosed.fromJSON(object.producer_closed) }
+        : isSet(object.pipeClosed)
+        ? { $case: "pipeClosed", value: PipeClosed.fromJSON(object.pipeClosed) }
+        : isSet(object.pipe_closed)
+        ? { $case: "pipeClosed", value: PipeClosed.fromJSON(object.pipe_closed) }
         : undefined,
     };
   },
@@ -1245,6 +1793,8 @@ export const WatchResponse: MessageFns<WatchResponse> = {
       obj.producerResumed = ProducerResumed.toJSON(message.event.value);
     } else if (message.event?.$case === "producerClosed") {
       obj.producerClosed = ProducerClosed.toJSON(message.event.value);
+    } else if (message.event?.$case === "pipeClosed") {
+      obj.pipeClosed = PipeClosed.toJSON(message.event.value);
     }
     return obj;
   },
@@ -1279,19 +1829,28 @@ export const WatchResponse: MessageFns<WatchResponse> = {
         }
         break;
       }
+      case "pipeClosed": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "pipeClosed", value: PipeClosed.fromPartial(object.event.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseKeepalive(): Keepalive {
-  return { tsMs: 0 };
+  return { tsMs: 0, intervalMs: 0 };
 }
 
 export const Keepalive: MessageFns<Keepalive> = {
   encode(message: Keepalive, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.tsMs !== 0) {
       writer.uint32(8).int64(message.tsMs);
+    }
+    if (message.intervalMs !== 0) {
+      writer.uint32(16).uint32(message.intervalMs);
     }
     return writer;
   },
@@ -1317,6 +1876,14 @@ export const Keepalive: MessageFns<Keepalive> = {
             message.tsMs = longToNumber(reader.int64());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.intervalMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1336,6 +1903,11 @@ export const Keepalive: MessageFns<Keepalive> = {
         : isSet(object.ts_ms)
         ? globalThis.Number(object.ts_ms)
         : 0,
+      intervalMs: isSet(object.intervalMs)
+        ? globalThis.Number(object.intervalMs)
+        : isSet(object.interval_ms)
+        ? globalThis.Number(object.interval_ms)
+        : 0,
     };
   },
 
@@ -1343,6 +1915,9 @@ export const Keepalive: MessageFns<Keepalive> = {
     const obj: any = {};
     if (message.tsMs !== 0) {
       obj.tsMs = Math.round(message.tsMs);
+    }
+    if (message.intervalMs !== 0) {
+      obj.intervalMs = Math.round(message.intervalMs);
     }
     return obj;
   },
@@ -1353,6 +1928,7 @@ export const Keepalive: MessageFns<Keepalive> = {
   fromPartial(object: DeepPartial<Keepalive>): Keepalive {
     const message = createBaseKeepalive();
     message.tsMs = object.tsMs ?? 0;
+    message.intervalMs = object.intervalMs ?? 0;
     return message;
   },
 };
@@ -1576,6 +2152,79 @@ export const ProducerClosed: MessageFns<ProducerClosed> = {
   },
 };
 
+function createBasePipeClosed(): PipeClosed {
+  return { pipeId: "" };
+}
+
+export const PipeClosed: MessageFns<PipeClosed> = {
+  encode(message: PipeClosed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pipeId !== "") {
+      writer.uint32(10).string(message.pipeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PipeClosed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePipeClosed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pipeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PipeClosed {
+    return {
+      pipeId: isSet(object.pipeId)
+        ? globalThis.String(object.pipeId)
+        : isSet(object.pipe_id)
+        ? globalThis.String(object.pipe_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PipeClosed): unknown {
+    const obj: any = {};
+    if (message.pipeId !== "") {
+      obj.pipeId = message.pipeId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PipeClosed>): PipeClosed {
+    return PipeClosed.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PipeClosed>): PipeClosed {
+    const message = createBasePipeClosed();
+    message.pipeId = object.pipeId ?? "";
+    return message;
+  },
+};
+
 export type CascadeServiceService = typeof CascadeServiceService;
 export const CascadeServiceService = {
   /** Both sides create a mediasoup PipeTransport; the caller sends its address, the callee answers with its own. */
@@ -1620,6 +2269,36 @@ export const CascadeServiceService = {
     responseDeserialize: (value: Buffer): UnpipeProducerResponse => UnpipeProducerResponse.decode(value),
   },
   /**
+   * The subscriber side needs a key frame now (a new local viewer). RTCP PLI/FIR also crosses the pipe;
+   * this call is the control-plane path that does not depend on RTCP getting through.
+   */
+  requestKeyFrame: {
+    path: "/meetview.cascade.v1.CascadeService/RequestKeyFrame" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RequestKeyFrameRequest): Buffer =>
+      Buffer.from(RequestKeyFrameRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RequestKeyFrameRequest => RequestKeyFrameRequest.decode(value),
+    responseSerialize: (value: RequestKeyFrameResponse): Buffer =>
+      Buffer.from(RequestKeyFrameResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RequestKeyFrameResponse => RequestKeyFrameResponse.decode(value),
+  },
+  /**
+   * The highest simulcast/SVC layers any viewer behind this pipe wants; the publisher side combines the
+   * wishes of its local viewers and of every pipe (e.g. to let the publishing client stop a layer nobody watches).
+   */
+  setPreferredLayers: {
+    path: "/meetview.cascade.v1.CascadeService/SetPreferredLayers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPreferredLayersRequest): Buffer =>
+      Buffer.from(SetPreferredLayersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPreferredLayersRequest => SetPreferredLayersRequest.decode(value),
+    responseSerialize: (value: SetPreferredLayersResponse): Buffer =>
+      Buffer.from(SetPreferredLayersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetPreferredLayersResponse => SetPreferredLayersResponse.decode(value),
+  },
+  /**
    * A stream from the callee while the caller holds pipes: producer pause/resume/close and keepalives.
    * The caller treats a missed keepalive deadline as the peer being gone.
    */
@@ -1641,6 +2320,16 @@ export interface CascadeServiceServer extends UntypedServiceImplementation {
   /** The callee consumes the producer into the pipe; the caller produces it locally with the returned parameters. */
   pipeProducer: handleUnaryCall<PipeProducerRequest, PipeProducerResponse>;
   unpipeProducer: handleUnaryCall<UnpipeProducerRequest, UnpipeProducerResponse>;
+  /**
+   * The subscriber side needs a key frame now (a new local viewer). RTCP PLI/FIR also crosses the pipe;
+   * this call is the control-plane path that does not depend on RTCP getting through.
+   */
+  requestKeyFrame: handleUnaryCall<RequestKeyFrameRequest, RequestKeyFrameResponse>;
+  /**
+   * The highest simulcast/SVC layers any viewer behind this pipe wants; the publisher side combines the
+   * wishes of its local viewers and of every pipe (e.g. to let the publishing client stop a layer nobody watches).
+   */
+  setPreferredLayers: handleUnaryCall<SetPreferredLayersRequest, SetPreferredLayersResponse>;
   /**
    * A stream from the callee while the caller holds pipes: producer pause/resume/close and keepalives.
    * The caller treats a missed keepalive deadline as the peer being gone.
@@ -1710,6 +2399,44 @@ export interface CascadeServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnpipeProducerResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The subscriber side needs a key frame now (a new local viewer). RTCP PLI/FIR also crosses the pipe;
+   * this call is the control-plane path that does not depend on RTCP getting through.
+   */
+  requestKeyFrame(
+    request: RequestKeyFrameRequest,
+    callback: (error: ServiceError | null, response: RequestKeyFrameResponse) => void,
+  ): ClientUnaryCall;
+  requestKeyFrame(
+    request: RequestKeyFrameRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RequestKeyFrameResponse) => void,
+  ): ClientUnaryCall;
+  requestKeyFrame(
+    request: RequestKeyFrameRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RequestKeyFrameResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The highest simulcast/SVC layers any viewer behind this pipe wants; the publisher side combines the
+   * wishes of its local viewers and of every pipe (e.g. to let the publishing client stop a layer nobody watches).
+   */
+  setPreferredLayers(
+    request: SetPreferredLayersRequest,
+    callback: (error: ServiceError | null, response: SetPreferredLayersResponse) => void,
+  ): ClientUnaryCall;
+  setPreferredLayers(
+    request: SetPreferredLayersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetPreferredLayersResponse) => void,
+  ): ClientUnaryCall;
+  setPreferredLayers(
+    request: SetPreferredLayersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetPreferredLayersResponse) => void,
   ): ClientUnaryCall;
   /**
    * A stream from the callee while the caller holds pipes: producer pause/resume/close and keepalives.
