@@ -1,6 +1,7 @@
 import './styles.css';
 import { getLang, onLangChange, t } from './i18n';
-import { ApiError, type EdgeInfo, fetchDevToken, fetchEdgeInfo } from './protocol/HttpApi';
+import { DevTokenCache } from './protocol/DevTokenCache';
+import { ApiError, type EdgeInfo, fetchEdgeInfo } from './protocol/HttpApi';
 import { MeetingSession, type Notice } from './protocol/MeetingSession';
 import { resolveSignalingUrl } from './protocol/SignalingClient';
 import { parseRoute, previewToken, type Route, roomPath, tabIdentity } from './route';
@@ -18,6 +19,7 @@ const root = document.getElementById('app')!;
 let current: { dispose(): void } | null = null;
 let edgeInfo: EdgeInfo | null = null;
 let edgeInfoError: Notice | null = null;
+const devTokens = new DevTokenCache();
 window.__meetview = { session: null };
 
 function mount(view: { el: HTMLElement; dispose(): void }): void {
@@ -61,6 +63,13 @@ function showPrejoin(route: Route): void {
     hasToken: !noToken,
     blocked: noToken && !edgeInfo?.devTokens,
     onJoin: (choice) => join(route, choice),
+    // Without a token in the link, the dev token is fetched while the person is still choosing.
+    ...(noToken && edgeInfo?.devTokens
+      ? {
+          onChoiceChange: ({ room, name }: { room: string; name: string }) =>
+            devTokens.prefetch({ room, name, identity: tabIdentity(sessionStorageOrNull()) }),
+        }
+      : {}),
   });
   mount(view);
 }
@@ -72,7 +81,7 @@ async function join(route: Route, choice: PrejoinChoice): Promise<void> {
     // for another room with WRONG_ROOM instead of silently joining that room.
     url = resolveSignalingUrl('/rtc', { token: route.token, room: route.room }, location.href);
   } else {
-    const dev = await fetchDevToken({
+    const dev = await devTokens.take({
       room: choice.room,
       identity: tabIdentity(sessionStorageOrNull()),
       name: choice.name,

@@ -20,7 +20,12 @@ export interface PrejoinOptions {
   blocked: boolean;
   /** Called with the user's choices; it rejects with a Notice-like error to show. */
   onJoin: (choice: PrejoinChoice) => Promise<void>;
+  /** Called (debounced) when the room or name settles, so the app can get ready before Join (a token). */
+  onChoiceChange?: (choice: { room: string; name: string }) => void;
 }
+
+/** How long typing must pause before onChoiceChange. */
+const CHOICE_SETTLE_MS = 250;
 
 export interface PrejoinChoice {
   room: string;
@@ -58,6 +63,7 @@ export class PrejoinView {
   #lastError: { e: Notice; text: string | (() => string) | undefined } | null = null;
   #handedOver = false;
   #disposed = false;
+  #choiceTimer: ReturnType<typeof setTimeout> | undefined;
   #audioCtx: AudioContext | null = null;
   #meterFrame = 0;
   /** The first capture; joining waits for it so that a fast click does not join without media. */
@@ -98,7 +104,10 @@ export class PrejoinView {
       value: preview?.name ?? storedName,
     });
     if (preview?.name) this.#nameInput.readOnly = true;
-    this.#nameInput.addEventListener('input', () => this.#updatePreviewAvatar());
+    this.#nameInput.addEventListener('input', () => {
+      this.#updatePreviewAvatar();
+      this.#choiceChanged();
+    });
 
     const roomFixed = preview?.room ?? opts.room;
     this.#roomInput = roomFixed
@@ -112,6 +121,7 @@ export class PrejoinView {
           autocomplete: 'off',
           spellcheck: 'false',
         });
+    this.#roomInput?.addEventListener('input', () => this.#choiceChanged());
 
     // The test id is set only while an error shows, so that a test waiting for `error` finds a real one.
     this.#errorBox = h('div', { class: 'error-box', role: 'alert', hidden: true });
@@ -192,6 +202,7 @@ export class PrejoinView {
     if (opts.error) this.showError(opts.error);
     this.#render();
     this.#ready = this.#start();
+    this.#choiceChanged();
   }
 
   /** Shows an error (or clears it with null); `text` replaces the standard message of the code. */
@@ -217,6 +228,7 @@ export class PrejoinView {
   /** Stops the preview; tracks handed to the meeting are not stopped. */
   dispose(): void {
     this.#disposed = true;
+    clearTimeout(this.#choiceTimer);
     this.#offLang();
     cancelAnimationFrame(this.#meterFrame);
     void this.#audioCtx?.close().catch(() => undefined);
@@ -261,6 +273,17 @@ export class PrejoinView {
     this.#camBtn.title = camLabel;
     this.#camBtn.setAttribute('aria-label', camLabel);
     this.#previewOff.hidden = camOn;
+  }
+
+  #choiceChanged(): void {
+    const notify = this.#opts.onChoiceChange;
+    if (!notify) return;
+    clearTimeout(this.#choiceTimer);
+    this.#choiceTimer = setTimeout(() => {
+      const room = (this.#opts.tokenPreview?.room ?? this.#opts.room ?? this.#roomInput?.value ?? '').trim();
+      const name = this.#nameInput.value.trim();
+      if (!this.#disposed && name && ROOM_RE.test(room)) notify({ room, name });
+    }, CHOICE_SETTLE_MS);
   }
 
   #updatePreviewAvatar(): void {
