@@ -22,6 +22,15 @@ export type PlainTransportInfo = {
   port: number;
 };
 
+/** One side of a pipe between two edges' routers (cascade): where it listens and its SRTP keys. */
+export type PipeTransportInfo = {
+  id: string;
+  ip: string;
+  port: number;
+  /** Set when the pipe was created with SRTP (a pipe that leaves the region). */
+  srtpParameters: types.SrtpParameters | undefined;
+};
+
 export type ProducerInfo = {
   id: string;
   peerId: string;
@@ -70,7 +79,10 @@ export type RoomEvents = {
   activespeaker: [{ producerId: string; peerId: string }];
 };
 
-type TransportEntry = { transport: types.WebRtcTransport | types.PlainTransport; peerId: string };
+type TransportEntry = {
+  transport: types.WebRtcTransport | types.PlainTransport | types.PipeTransport;
+  peerId: string;
+};
 type ProducerEntry = { producer: types.Producer; peerId: string; transportId: string };
 type ConsumerEntry = { consumer: types.Consumer; peerId: string; transportId: string };
 
@@ -277,6 +289,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     rtpParameters: types.RtpParameters;
     paused?: boolean;
     appData?: types.AppData;
+    /** A piped producer keeps the id it has on the edge that owns it (cascade). */
+    id?: string;
   }): Promise<ProducerInfo> {
     this.#assertOpen();
     if (options?.kind !== 'audio' && options?.kind !== 'video')
@@ -288,6 +302,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#checkCodecs(options.kind, options.rtpParameters);
     const producer = await this.#guard('BAD_RTP_PARAMETERS', 'produce', () =>
       entry.transport.produce({
+        ...(options.id ? { id: options.id } : {}),
         kind: options.kind,
         rtpParameters: options.rtpParameters,
         paused: options.paused ?? false,
@@ -422,6 +437,99 @@ export class Room extends TypedEmitter<RoomEvents> {
     return this.#guard('BAD_PARAMETERS', 'getConsumerStats', () => consumer.getStats());
   }
 
+  /** One producer of the room, or undefined when it is not (or no longer) here. */
+  getProducer(producerId: string): ProducerInfo | undefined {
+    const entry = this.#closed ? undefined : this.#producers.get(producerId);
+    return entry ? this.#producerInfo(producerId, entry) : undefined;
+  }
+
+  /**
+   * A PipeTransport towards another edge's router (cascade). RTX is on so that NACK retransmissions
+   * cross the pipe; SRTP when the pipe leaves the region. connectPipeTransport() gives it the far end.
+   */
+  async createPipeTransport(options: {
+    peerId: string;
+    enableSrtp?: boolean;
+    appData?: types.AppData;
+  }): Promise<PipeTransportInfo> {
+    requireString(options?.peerId, 'peerId');
+    const { listenIp, announcedAddress, rtcPortRange } = this.#mediaWorker.settings;
+    const transport = await this.#guard('BAD_PARAMETERS', 'createPipeTransport', () =>
+      this.#router.createPipeTransport({
+        listenInfo: {
+          protocol: 'udp',
+          ip: listenIp,
+          portRange: rtcPortRange,
+          ...(announcedAddress ? { announcedAddress } : {}),
+        },
+        enableRtx: true,
+        enableSrtp: options.enableSrtp ?? false,
+        appData: { ...options.appData, peerId: options.peerId },
+      }),
+    );
+    this.#addTransport(transport, options.peerId);
+    return {
+      id: transport.id,
+      ip: transport.tuple.localAddress ?? transport.tuple.localIp,
+      port: transport.tuple.localPort,
+      srtpParameters: transport.srtpParameters,
+    };
+  }
+
+  async connectPipeTransport(
+    transportId: string,
+    remote: { ip: string; port: number; srtpParameters?: types.SrtpParameters },
+  ): Promise<void> {
+    const transport = this.#pipeTransport(transportId);
+    await this.#guard('BAD_PARAMETERS', 'connectPipeTransport', () =>
+      transport.connect({
+        ip: remote.ip,
+        port: remote.port,
+        ...(remote.srtpParameters ? { srtpParameters: remote.srtpParameters } : {}),
+      }),
+    );
+  }
+
+  /**
+   * Sends a producer into a pipe transport: a 'pipe' consumer, which forwards every stream (all simulcast
+   * layers) as it comes, and is never paused by itself. Its rtpParameters are what the far side produces.
+   */
+  async consumeIntoPipe(options: {
+    transportId: string;
+    producerId: string;
+    appData?: types.AppData;
+  }): Promise<ConsumerInfo> {
+    const transport = this.#pipeTransport(options?.transportId);
+    const peerId = this.#transport(options.transportId).peerId;
+    const { producer } = this.#producer(options.producerId);
+    const consumer = await this.#guard('BAD_PARAMETERS', 'consumeIntoPipe', () =>
+      transport.consume({ producerId: producer.id, appData: { ...options.appData, peerId } }),
+    );
+    this.#addConsumer(consumer, peerId, options.transportId);
+    return {
+      id: consumer.id,
+      producerId: producer.id,
+      peerId,
+      kind: consumer.kind,
+      type: consumer.type,
+      rtpParameters: consumer.rtpParameters,
+      producerPaused: consumer.producerPaused,
+    };
+  }
+
+  /** Transport counters (bytes and packets in and out), e.g. of a pipe, for tests and benchmarks. */
+  async getTransportStats(
+    transportId: string,
+  ): Promise<(types.WebRtcTransportStat | types.PlainTransportStat | types.PipeTransportStat)[]> {
+    const { transport } = this.#transport(transportId);
+    return this.#guard(
+      'BAD_PARAMETERS',
+      'getTransportStats',
+      (): Promise<(types.WebRtcTransportStat | types.PlainTransportStat | types.PipeTransportStat)[]> =>
+        transport.getStats(),
+    );
+  }
+
   /** The router's dump (transport ids, producer→consumer maps), for diagnostics and tests. */
   async dump(): Promise<types.RouterDump> {
     this.#assertOpen();
@@ -466,7 +574,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     return this.#closed || this.#router.closed;
   }
 
-  #addTransport(transport: types.WebRtcTransport | types.PlainTransport, peerId: string): void {
+  #addTransport(
+    transport: types.WebRtcTransport | types.PlainTransport | types.PipeTransport,
+    peerId: string,
+  ): void {
     this.#transports.set(transport.id, { transport, peerId });
     // The union of two observer types is not callable as such; both are TransportObservers.
     (transport.observer as types.TransportObserver).once('close', () =>
@@ -583,6 +694,13 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (transport.type !== 'webrtc')
       throw new MediaError('BAD_PARAMETERS', `transport ${transportId} is not a WebRTC transport`);
     return transport as types.WebRtcTransport;
+  }
+
+  #pipeTransport(transportId: string): types.PipeTransport {
+    const { transport } = this.#transport(transportId);
+    if (transport.type !== 'pipe')
+      throw new MediaError('BAD_PARAMETERS', `transport ${transportId} is not a pipe transport`);
+    return transport as types.PipeTransport;
   }
 
   #producer(producerId: string): ProducerEntry {
