@@ -1,8 +1,9 @@
+import type { Device as MediaDevice } from 'mediasoup-client';
 import './styles.css';
 import { getLang, onLangChange, t } from './i18n';
 import { DevTokenCache } from './protocol/DevTokenCache';
 import { ApiError, type EdgeInfo, fetchEdgeInfo } from './protocol/HttpApi';
-import { MeetingSession, type Notice } from './protocol/MeetingSession';
+import { loadDevice, MeetingSession, type Notice } from './protocol/MeetingSession';
 import { resolveSignalingUrl } from './protocol/SignalingClient';
 import { parseRoute, previewToken, type Route, roomPath, tabIdentity } from './route';
 import { MeetingView } from './ui/MeetingView';
@@ -20,6 +21,20 @@ let current: { dispose(): void } | null = null;
 let edgeInfo: EdgeInfo | null = null;
 let edgeInfoError: Notice | null = null;
 const devTokens = new DevTokenCache();
+/** Loaded while the prejoin shows, for the next meeting (a Device can serve one session after another). */
+let device: { caps: unknown; device: Promise<MediaDevice> } | null = null;
+
+function preloadDevice(): Promise<MediaDevice> | undefined {
+  const caps = edgeInfo?.routerRtpCapabilities;
+  if (!caps) return undefined;
+  if (device?.caps !== caps) {
+    device = { caps, device: loadDevice(caps) };
+    device.device.catch(() => {
+      device = null;
+    });
+  }
+  return device.device;
+}
 window.__meetview = { session: null };
 
 function mount(view: { el: HTMLElement; dispose(): void }): void {
@@ -55,6 +70,7 @@ function showPrejoin(route: Route): void {
   let error: Notice | null = null;
   if (noToken && edgeInfoError) error = edgeInfoError;
   else if (noToken && edgeInfo && !edgeInfo.devTokens) error = { code: 'NO_TOKEN', message: '' };
+  void preloadDevice();
   const view = new PrejoinView({
     room: route.room,
     tokenPreview: preview,
@@ -118,6 +134,7 @@ function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
     cameraDeviceId: choice.cameraDeviceId,
     microphoneDeviceId: choice.microphoneDeviceId,
     routerRtpCapabilities: edgeInfo?.routerRtpCapabilities,
+    device: preloadDevice(),
   });
 }
 

@@ -58,6 +58,18 @@ export interface JoinOptions {
    * Device loads while the socket connects. If join answers different ones, the Device is made again.
    */
   routerRtpCapabilities?: unknown;
+  /** A Device already loaded with exactly `routerRtpCapabilities` (see loadDevice), e.g. during the prejoin. */
+  device?: Promise<Device>;
+}
+
+/**
+ * Detects the browser's handler and loads a Device with the router's capabilities: tens to hundreds of
+ * milliseconds (it probes an RTCPeerConnection), so the app starts it before the person presses Join.
+ */
+export async function loadDevice(routerRtpCapabilities: unknown): Promise<Device> {
+  const device = await Device.factory();
+  await device.load({ routerRtpCapabilities: routerRtpCapabilities as ms.RtpCapabilities });
+  return device;
 }
 
 export type MeetingSessionEvents = {
@@ -212,10 +224,12 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     // Detecting the browser's handler and loading it take a while: do it while the socket connects. With
     // the router's capabilities known ahead (the edge's /api/config), the device is loaded by join time.
     const early = options.routerRtpCapabilities;
-    this.#nextDevice = Device.factory().then(async (d) => {
-      if (early) await d.load({ routerRtpCapabilities: early as ms.RtpCapabilities });
-      return d;
-    });
+    this.#nextDevice =
+      early && options.device
+        ? options.device.catch(() => loadDevice(early))
+        : early
+          ? loadDevice(early)
+          : Device.factory();
     this.#nextDeviceCaps = early ? JSON.stringify(early) : null;
     this.#nextDevice.catch(() => undefined);
     this.#setState('joining');

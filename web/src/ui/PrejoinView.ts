@@ -25,7 +25,7 @@ export interface PrejoinOptions {
 }
 
 /** How long typing must pause before onChoiceChange. */
-const CHOICE_SETTLE_MS = 250;
+const CHOICE_SETTLE_MS = 100;
 
 export interface PrejoinChoice {
   room: string;
