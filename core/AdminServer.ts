@@ -1,0 +1,125 @@
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { InternalTokens } from '../lib/auth/internal';
+import { TokenService } from '../lib/auth/tokens';
+import { createKafka, mirroredTopic, ROOM_EVENTS_TOPIC } from '../lib/kafka';
+import { AdminServiceService } from '../proto/gen/meetview/admin/v1/admin';
+import { createAdminService } from './admin/AdminService';
+import type { AdminConfig } from './config';
+import { Directory } from './directory/Directory';
+import { EventFeed } from './directory/EventFeed';
+import { EdgeControl } from './regions/EdgeControl';
+import { RegionNodes } from './regions/RegionNodes';
+
+const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
+const ADMIN_SERVICE = 'meetview.admin.v1.AdminService';
+
+/**
+ * The Admin API process's parts: the room-event feed from the core Kafka and the directory built from
+ * it, the regions' node registries, clients of the edges' Control services, and the gRPC server (Admin,
+ * reflection, health). It serves once the directory has caught up with the log; close() stops it all.
+ */
+export class AdminServer {
+  readonly directory: Directory;
+  readonly feed: EventFeed;
+  readonly #nodes: RegionNodes;
+  readonly #control: EdgeControl;
+  readonly #server: Server;
+  readonly #health: HealthImplementation;
+  #port = 0;
+  #closed = false;
+
+  static async start(config: AdminConfig): Promise<AdminServer> {
+    const server = new AdminServer(config);
+    try {
+      await server.#start(config);
+      return server;
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
+
+  private constructor(config: AdminConfig) {
+    this.directory = new Directory();
+    const kafka = createKafka({ brokers: config.coreKafka, clientId: config.nodeId });
+    this.feed = new EventFeed(kafka, {
+      topics: config.regions.map((r) => mirroredTopic(r.id, ROOM_EVENTS_TOPIC)),
+      groupId: `meetview-core-directory-${config.nodeId}-${process.pid}-${Date.now()}`,
+    });
+    this.feed.on('record', (r) => this.directory.apply(r.envelope));
+    this.feed.on('error', (err) => {
+      console.error(`[core] ${err.message}`);
+      this.#health.setStatus('', 'NOT_SERVING');
+      this.#health.setStatus(ADMIN_SERVICE, 'NOT_SERVING');
+    });
+    this.#nodes = new RegionNodes(config.regions);
+    this.#control = new EdgeControl(new InternalTokens(config.tokenKeys));
+    this.#server = new Server();
+    this.#server.addService(
+      AdminServiceService,
+      createAdminService({
+        keys: config.keys,
+        tokens: new TokenService(config.tokenKeys),
+        directory: this.directory,
+        feed: this.feed,
+        nodes: this.#nodes,
+        control: this.#control,
+        regions: config.catalogue,
+      }),
+    );
+    // Reflection lets grpcurl and other tools discover the API; it tells the schema, never data.
+    const definition = loadSync(['meetview/admin/v1/admin.proto', 'meetview/events/v1/events.proto'], {
+      includeDirs: [PROTO_DIR],
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+    });
+    new ReflectionService(definition).addToServer(this.#server);
+    this.#health = new HealthImplementation({ '': 'NOT_SERVING', [ADMIN_SERVICE]: 'NOT_SERVING' });
+    this.#health.addToServer(this.#server);
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async #start(config: AdminConfig): Promise<void> {
+    // Listening first lets health checks say NOT_SERVING while the directory is rebuilt from the log.
+    this.#port = await new Promise<number>((resolve, reject) =>
+      this.#server.bindAsync(
+        `${config.host}:${config.port}`,
+        ServerCredentials.createInsecure(),
+        (err, port) =>
+          err
+            ? reject(new Error(`Admin API cannot listen on ${config.host}:${config.port}: ${err.message}`))
+            : resolve(port),
+      ),
+    );
+    await this.feed.start();
+    this.#health.setStatus('', 'SERVING');
+    this.#health.setStatus(ADMIN_SERVICE, 'SERVING');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    await this.feed.close();
+    this.#control.close();
+    this.#nodes.close();
+  }
+}
