@@ -1,0 +1,283 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ulid } from 'ulid';
+import type { FileCatalog } from './FileCatalog';
+import { FileError } from './FileError';
+import { type FileMeta, isFileId } from './FileMeta';
+import type { FileOfferLog } from './FileOfferLog';
+import type { ByteRange, FileStore } from './FileStore';
+import { cleanFileName, FileNameError } from './names';
+import type { RemoteFiles } from './RemoteFiles';
+import { SNIFF_BYTES, SniffError, sniffType } from './sniff';
+
+export interface Uploader {
+  identity: string;
+  name: string;
+}
+
+/** Posts the offer into the room's chat (ChatService.system in the edge). */
+export type OfferPoster = (room: string, about: Uploader, text: string, meta: FileMeta) => Promise<unknown>;
+
+export interface FileServiceOptions {
+  region: string;
+  node: string;
+  store: FileStore;
+  catalog: FileCatalog;
+  offers: FileOfferLog;
+  remote: RemoteFiles;
+  postOffer: OfferPoster;
+  /** Largest file accepted (bytes). */
+  maxBytes: number;
+}
+
+export interface OpenedFile {
+  meta: FileMeta;
+  stream: Readable;
+  /** 'local', or the region the bytes are streamed from. */
+  servedFrom: string;
+}
+
+/**
+ * Uploads and downloads. An upload streams through a guard (size limit, SHA-256, content sniffing of
+ * the first bytes before anything is stored) into the store's staging area and is committed under its
+ * hash; its metadata goes to Redis, its offer to Kafka and into the room's chat. A download is served
+ * from this region's store, or streamed from the file's region and kept here on the way.
+ */
+export class FileService {
+  readonly #o: FileServiceOptions;
+
+  constructor(o: FileServiceOptions) {
+    this.#o = o;
+  }
+
+  get maxBytes(): number {
+    return this.#o.maxBytes;
+  }
+
+  get store(): FileStore {
+    return this.#o.store;
+  }
+
+  async upload(p: {
+    room: string;
+    from: Uploader;
+    name: string;
+    declaredType: string | undefined;
+    contentLength: number | undefined;
+    body: Readable;
+  }): Promise<FileMeta> {
+    let name: string;
+    try {
+      name = cleanFileName(p.name);
+    } catch (err) {
+      if (err instanceof FileNameError) throw new FileError('BAD_NAME', err.message);
+      throw err;
+    }
+    if (p.contentLength === 0) throw new FileError('EMPTY', 'the file is empty');
+    if (p.contentLength !== undefined && p.contentLength > this.#o.maxBytes)
+      throw new FileError(
+        'TOO_LARGE',
+        `the file is larger than the limit of ${formatBytes(this.#o.maxBytes)}`,
+      );
+    const left = await this.#o.catalog.admit(p.room, p.from.identity);
+    const limit = Math.min(this.#o.maxBytes, left);
+    if (p.contentLength !== undefined && p.contentLength > limit)
+      throw new FileError(
+        'QUOTA_EXCEEDED',
+        `the file needs ${formatBytes(p.contentLength)}; ${formatBytes(left)} left in your quota`,
+      );
+
+    const hash = createHash('sha256');
+    let size = 0;
+    let type = '';
+    const staged = await this.#o.store.stage();
+    const maxBytes = this.#o.maxBytes;
+    const guard = async function* (source: AsyncIterable<Buffer>) {
+      let head: Buffer[] | undefined = [];
+      let headBytes = 0;
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > limit)
+          throw limit < maxBytes
+            ? new FileError(
+                'QUOTA_EXCEEDED',
+                `the file does not fit in the ${formatBytes(left)} left in your quota`,
+              )
+            : new FileError('TOO_LARGE', `the file is larger than the limit of ${formatBytes(maxBytes)}`);
+        hash.update(chunk);
+        if (head) {
+          // Nothing reaches storage until the first bytes have been sniffed.
+          head.push(chunk);
+          headBytes += chunk.length;
+          if (headBytes < SNIFF_BYTES) continue;
+          const first = Buffer.concat(head);
+          head = undefined;
+          type = await sniff(first, name, p.declaredType);
+          yield first;
+          continue;
+        }
+        yield chunk;
+      }
+      if (head) {
+        if (size === 0) throw new FileError('EMPTY', 'the file is empty');
+        const first = Buffer.concat(head);
+        type = await sniff(first, name, p.declaredType);
+        yield first;
+      }
+    };
+
+    try {
+      await pipeline(p.body, guard, staged.sink);
+      await staged.finished();
+      if (p.contentLength !== undefined && size !== p.contentLength)
+        throw new FileError('ABORTED', `the upload ended after ${size} of ${p.contentLength} bytes`);
+    } catch (err) {
+      await staged.abort();
+      if (err instanceof FileError) throw err;
+      if (p.body.destroyed && !p.body.readableEnded)
+        throw new FileError('ABORTED', 'the upload was interrupted before it ended');
+      throw err;
+    }
+    const sha256 = hash.digest('hex');
+    await staged.commit(sha256);
+    const meta: FileMeta = {
+      id: ulid(),
+      room: p.room,
+      sha256,
+      name,
+      size,
+      type,
+      from: { identity: p.from.identity, name: p.from.name },
+      region: this.#o.region,
+      node: this.#o.node,
+      ts: Date.now(),
+    };
+    await this.#o.catalog.put(meta);
+    await this.#o.offers.offered(meta);
+    await this.#o.postOffer(meta.room, p.from, offerText(meta), meta);
+    return meta;
+  }
+
+  /** A file's metadata: this region's Redis, else the other regions' edges (and then remembered here). */
+  async meta(room: string, id: string): Promise<FileMeta> {
+    if (!isFileId(id)) throw new FileError('NOT_FOUND', `no file "${id}"`);
+    const local = await this.#o.catalog.get(room, id);
+    if (local) return local;
+    const remote = await this.#o.remote.meta(room, id);
+    if (!remote || remote.room !== room) throw new FileError('NOT_FOUND', `no file ${id} in this room`);
+    await this.#o.catalog.put(remote);
+    return remote;
+  }
+
+  list(room: string): Promise<FileMeta[]> {
+    return this.#o.catalog.list(room);
+  }
+
+  /** Opens a file for reading here; with `localOnly`, never reaches for another region (internal calls). */
+  async open(meta: FileMeta, range: ByteRange | undefined, localOnly = false): Promise<OpenedFile> {
+    const here = await this.#o.store.size(meta.sha256);
+    if (here !== undefined)
+      return { meta, stream: await this.#o.store.read(meta.sha256, range), servedFrom: 'local' };
+    if (localOnly || meta.region === this.#o.region)
+      throw new FileError('NOT_FOUND', `the bytes of file ${meta.id} are not in this region's storage`);
+    const remote = await this.#o.remote.bytes(meta, range).catch((err) => {
+      throw new FileError(
+        'UNAVAILABLE',
+        `the file's region (${meta.region}) did not serve it: ${(err as Error).message}`,
+      );
+    });
+    // A slice is passed through; a whole file is also kept here, so the next download is local.
+    if (range) return { meta, stream: remote, servedFrom: meta.region };
+    return { meta, stream: await this.#keepWhileStreaming(meta, remote), servedFrom: meta.region };
+  }
+
+  /** Deletes a file here and in every other region (the uploader or an admin). */
+  async delete(room: string, id: string, by: { identity: string; admin: boolean }): Promise<string[]> {
+    const meta = await this.meta(room, id);
+    if (meta.from.identity !== by.identity && !by.admin)
+      throw new FileError('FORBIDDEN', 'only the person who shared the file or an admin can delete it');
+    await this.forget(room, id);
+    return this.#o.remote.deleted(room, id);
+  }
+
+  /** Removes a file's metadata here, and its bytes when no other file shares them. */
+  async forget(room: string, id: string): Promise<boolean> {
+    const removed = await this.#o.catalog.remove(room, id);
+    if (!removed) return false;
+    if (removed.lastReference) await this.#o.store.delete(removed.meta.sha256).catch(() => undefined);
+    return true;
+  }
+
+  async #keepWhileStreaming(meta: FileMeta, remote: Readable): Promise<Readable> {
+    const staged = await this.#o.store.stage();
+    const hash = createHash('sha256');
+    const toClient = new PassThrough({ highWaterMark: 1024 * 1024 });
+    let bytes = 0;
+    remote.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+    });
+    // pipe() to both: the remote is paused while either the client or the store is behind.
+    remote.pipe(staged.sink);
+    remote.pipe(toClient);
+    const fail = () => {
+      remote.destroy();
+      void staged.abort();
+    };
+    remote.once('error', (err) => {
+      toClient.destroy(err);
+      fail();
+    });
+    toClient.once('close', () => {
+      if (!remote.readableEnded) fail();
+    });
+    remote.once('end', () => {
+      staged
+        .finished()
+        .then(async () => {
+          const sha = hash.digest('hex');
+          if (sha !== meta.sha256 || bytes !== meta.size) {
+            console.error(`[files] ${meta.id} from ${meta.region} did not match its SHA-256; not kept`);
+            await staged.abort();
+            return;
+          }
+          await staged.commit(sha);
+        })
+        .catch((err) => {
+          console.error(`[files] keeping ${meta.id} failed: ${(err as Error).message}`);
+          void staged.abort();
+        });
+    });
+    return toClient;
+  }
+}
+
+async function sniff(head: Buffer, name: string, declared: string | undefined): Promise<string> {
+  try {
+    return await sniffType(head, name, declared);
+  } catch (err) {
+    if (err instanceof SniffError) throw new FileError(err.code, err.message);
+    throw err;
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/**
+ * The chat text of an offer. The trailing `[file:<id>]` lets clients find the file until chat
+ * messages carry the offer itself (ChatMessageInfo.file).
+ */
+export function offerText(meta: FileMeta): string {
+  return `${meta.from.name} shared “${meta.name}” (${formatBytes(meta.size)}) [file:${meta.id}]`;
+}

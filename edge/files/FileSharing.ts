@@ -1,0 +1,102 @@
+import type { Cluster } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import type { InternalTokens } from '../../lib/auth/internal';
+import { roomKey } from '../../lib/redis';
+import { FileCatalog } from './FileCatalog';
+import { FileOfferLog } from './FileOfferLog';
+import { FileService, type OfferPoster } from './FileService';
+import type { FileStore } from './FileStore';
+import { FsFileStore } from './FsFileStore';
+import type { FilesConfig } from './filesConfig';
+import { RemoteFiles } from './RemoteFiles';
+import { S3FileStore } from './S3FileStore';
+
+export interface FileSharingDeps {
+  config: FilesConfig;
+  region: string;
+  node: string;
+  redis: Cluster;
+  kafka: Kafka;
+  internalTokens: InternalTokens;
+  postOffer: OfferPoster;
+}
+
+/**
+ * File sharing on one edge: owns the store, the offer log and the retention sweep, and exposes the
+ * FileService the HTTP routes use. close() stops them all.
+ */
+export class FileSharing {
+  readonly service: FileService;
+  readonly internalTokens: InternalTokens;
+  readonly #store: FileStore;
+  readonly #offers: FileOfferLog;
+  readonly #catalog: FileCatalog;
+  readonly #redis: Cluster;
+  readonly #retentionMs: number;
+  #sweep: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(deps: FileSharingDeps, store: FileStore, offers: FileOfferLog) {
+    this.#store = store;
+    this.#offers = offers;
+    this.#redis = deps.redis;
+    this.#retentionMs = deps.config.retentionMs;
+    this.internalTokens = deps.internalTokens;
+    this.#catalog = new FileCatalog(deps.redis, deps.config.quotas, deps.region);
+    this.service = new FileService({
+      region: deps.region,
+      node: deps.node,
+      store,
+      catalog: this.#catalog,
+      offers,
+      remote: new RemoteFiles(deps.config.peers, deps.internalTokens, deps.node),
+      postOffer: deps.postOffer,
+      maxBytes: deps.config.maxBytes,
+    });
+  }
+
+  static async start(deps: FileSharingDeps): Promise<FileSharing> {
+    const b = deps.config.backend;
+    const store: FileStore = b.kind === 's3' ? await S3FileStore.open(b) : await FsFileStore.open(b.dir);
+    const offers = new FileOfferLog(deps.kafka, deps.region, deps.node);
+    const sharing = new FileSharing(deps, store, offers);
+    try {
+      await offers.start((meta) => sharing.#catalog.put(meta));
+    } catch (err) {
+      await offers.close();
+      await store.close();
+      throw err;
+    }
+    const every = Math.min(60_000, Math.max(1000, sharing.#retentionMs / 10));
+    sharing.#sweep = setInterval(() => void sharing.sweep().catch(() => undefined), every);
+    sharing.#sweep.unref();
+    return sharing;
+  }
+
+  /**
+   * Deletes the files of rooms that have had nobody in them for the retention time. A room with
+   * people in it is marked as seen now; one whose newest mark is older than the retention goes.
+   */
+  async sweep(now = Date.now()): Promise<string[]> {
+    const expired: string[] = [];
+    for (const room of await this.#catalog.staleRooms(now - this.#retentionMs, 500)) {
+      const present = await this.#redis.hlen(roomKey(room, 'participants'));
+      if (present > 0) {
+        await this.#catalog.touchRoom(room);
+        continue;
+      }
+      for (const meta of await this.#catalog.list(room, 10_000)) await this.service.forget(room, meta.id);
+      await this.#catalog.forgetRoom(room);
+      expired.push(room);
+    }
+    return expired;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sweep) clearInterval(this.#sweep);
+    await this.#offers.close();
+    await this.#store.close();
+  }
+}
