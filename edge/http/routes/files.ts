@@ -1,0 +1,207 @@
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import type { InternalTokens } from '../../../lib/auth/internal';
+import { type ParticipantClaims, TokenError, type TokenService } from '../../../lib/auth/tokens';
+import { FileError } from '../../files/FileError';
+import type { FileMeta } from '../../files/FileMeta';
+import type { FileService } from '../../files/FileService';
+import type { ByteRange } from '../../files/FileStore';
+import { contentDisposition } from '../../files/names';
+import { META_HEADER } from '../../files/RemoteFiles';
+import { PREVIEWABLE } from '../../files/sniff';
+
+export interface FileRoutesDeps {
+  service: FileService;
+  tokens: TokenService;
+  internalTokens: InternalTokens;
+}
+
+/** Types never served as themselves, even as an attachment: documents that can run script. */
+const ACTIVE =
+  /^(text\/html|image\/svg\+xml|text\/xml|application\/xml|application\/xhtml\+xml|text\/javascript)/;
+/** Nothing in a served file may load, run or frame anything. */
+const FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox";
+
+/**
+ * Files over HTTP:
+ *  POST   /api/files            raw body, name in X-File-Name (percent-encoded UTF-8) or ?name=
+ *  GET    /api/files            the room's files
+ *  GET    /api/files/:id        the bytes (Range; ?inline=1 previews a raster image); ?token= for links
+ *  GET    /api/files/:id/meta   the metadata
+ *  DELETE /api/files/:id        the uploader or an admin, in every region
+ * and, for other edges with an internal token, /internal/files/:room/:id (GET, DELETE) and …/meta.
+ */
+export function fileRoutes(deps: FileRoutesDeps) {
+  const { service } = deps;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof FileError) {
+      const headers: Record<string, string> = {};
+      if (err.status === 413) headers.connection = 'close';
+      return c.json({ error: { code: err.code, message: err.message } }, err.status as 400, headers);
+    }
+    if (err instanceof TokenError) return c.json({ error: { code: err.code, message: err.message } }, 401);
+    console.error(`[files] ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? err}`);
+    return c.json({ error: { code: 'INTERNAL', message: 'the file request failed' } }, 500);
+  });
+
+  app.post('/api/files', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    const rawName = c.req.header('x-file-name') ?? c.req.query('name');
+    if (!rawName)
+      throw new FileError('BAD_NAME', 'name the file: X-File-Name header (percent-encoded) or ?name=');
+    let name: string;
+    try {
+      name = decodeURIComponent(rawName);
+    } catch {
+      throw new FileError('BAD_NAME', 'the file name is not valid percent-encoded UTF-8');
+    }
+    const lengthHeader = c.req.header('content-length');
+    const contentLength = lengthHeader !== undefined ? Number(lengthHeader) : undefined;
+    if (contentLength !== undefined && !Number.isSafeInteger(contentLength))
+      throw new FileError('BAD_REQUEST', 'bad Content-Length');
+    const body = requestBody(c);
+    try {
+      const meta = await service.upload({
+        room: claims.room,
+        from: { identity: claims.identity, name: claims.name },
+        name,
+        declaredType: c.req.header('content-type'),
+        contentLength,
+        body,
+      });
+      return c.json({ file: meta }, 201);
+    } catch (err) {
+      // Refused before or during the body: stop reading it (the client learns why from the answer).
+      if (!body.readableEnded) body.destroy();
+      throw err;
+    }
+  });
+
+  app.get('/api/files', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    return c.json({ files: await service.list(claims.room) });
+  });
+
+  app.get('/api/files/:id/meta', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    return c.json({ file: await service.meta(claims.room, c.req.param('id')) });
+  });
+
+  app.get('/api/files/:id', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    const meta = await service.meta(claims.room, c.req.param('id'));
+    return serve(c, meta, false);
+  });
+
+  app.delete('/api/files/:id', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    const failed = await service.delete(claims.room, c.req.param('id'), {
+      identity: claims.identity,
+      admin: claims.grants.admin,
+    });
+    return c.json({ deleted: true, ...(failed.length ? { notReached: failed } : {}) });
+  });
+
+  // ---- other edges ---------------------------------------------------------------------------------
+
+  app.get('/internal/files/:room/:id/meta', async (c) => {
+    await internal(deps.internalTokens, c);
+    const meta = await service.meta(c.req.param('room'), c.req.param('id'));
+    return c.json(meta);
+  });
+
+  app.get('/internal/files/:room/:id', async (c) => {
+    await internal(deps.internalTokens, c);
+    const meta = await service.meta(c.req.param('room'), c.req.param('id'));
+    return serve(c, meta, true);
+  });
+
+  app.delete('/internal/files/:room/:id', async (c) => {
+    await internal(deps.internalTokens, c);
+    const removed = await service.forget(c.req.param('room'), c.req.param('id'));
+    return c.json({ deleted: removed }, removed ? 200 : 404);
+  });
+
+  async function serve(c: Context, meta: FileMeta, localOnly: boolean): Promise<Response> {
+    const range = parseRange(c.req.header('range'), meta.size);
+    const opened = await service.open(meta, range, localOnly);
+    const inline = c.req.query('inline') === '1' && PREVIEWABLE.has(meta.type);
+    const headers = new Headers({
+      'content-type': ACTIVE.test(meta.type) ? 'application/octet-stream' : meta.type,
+      'content-disposition': contentDisposition(inline ? 'inline' : 'attachment', meta.name),
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': FILE_CSP,
+      'cross-origin-resource-policy': 'same-origin',
+      'cache-control': 'private, max-age=3600',
+      'accept-ranges': 'bytes',
+      etag: `"${meta.sha256}"`,
+      'x-meetview-served-from': opened.servedFrom,
+      'x-meetview-sha256': meta.sha256,
+    });
+    if (localOnly) headers.set(META_HEADER, Buffer.from(JSON.stringify(meta)).toString('base64url'));
+    const body = Readable.toWeb(opened.stream) as ReadableStream;
+    if (range) {
+      headers.set('content-range', `bytes ${range.start}-${range.end}/${meta.size}`);
+      headers.set('content-length', String(range.end - range.start + 1));
+      return new Response(body, { status: 206, headers });
+    }
+    headers.set('content-length', String(meta.size));
+    return new Response(body, { status: 200, headers });
+  }
+
+  return app;
+}
+
+async function participant(tokens: TokenService, c: Context): Promise<ParticipantClaims> {
+  const auth = c.req.header('authorization');
+  const token = auth?.startsWith('Bearer ') ? auth.slice(7) : c.req.query('token');
+  if (!token) throw new FileError('UNAUTHORIZED', 'no token: send Authorization: Bearer <token>');
+  const claims = await tokens.verify(token);
+  if (!claims.grants.files) throw new FileError('FORBIDDEN', 'this token does not allow sharing files');
+  return claims;
+}
+
+async function internal(tokens: InternalTokens, c: Context): Promise<void> {
+  const auth = c.req.header('authorization');
+  if (!auth?.startsWith('Bearer '))
+    throw new FileError('UNAUTHORIZED', 'internal calls need an internal token');
+  await tokens.verify(auth.slice(7));
+}
+
+// The Node request itself when running on @hono/node-server (no Web-stream conversion per chunk).
+function requestBody(c: Context): Readable {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming) return incoming;
+  const body = c.req.raw.body;
+  if (!body) return Readable.from([]);
+  return Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+}
+
+/** One `bytes=` range (start-end, start-, -suffix); undefined for none; 416 when it cannot be met. */
+export function parseRange(header: string | undefined, size: number): ByteRange | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // Several ranges or another unit: serve the whole file, as RFC 9110 allows.
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw rangeError(size);
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) throw rangeError(size);
+  return { start, end };
+}
+
+function rangeError(size: number): FileError {
+  return new FileError('RANGE_NOT_SATISFIABLE', `the range is outside the file (0–${size - 1})`);
+}
