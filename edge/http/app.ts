@@ -5,6 +5,7 @@ import type { TokenService } from '../../lib/auth/tokens';
 import type { ConferenceManager } from '../conference/ConferenceManager';
 import type { ConnectionOptions } from '../signaling/Connection';
 import { devTokenRoutes } from './routes/devToken';
+import { type FileRoutesDeps, fileRoutes } from './routes/files';
 import { type HealthProbe, healthRoutes } from './routes/health';
 import { rtcRoutes } from './routes/rtc';
 import { webRoutes } from './routes/web';
@@ -21,6 +22,8 @@ export interface AppDeps {
   webDir: string | undefined;
   /** Every room's router offers the same codecs, so clients can load their device before joining. */
   routerRtpCapabilities: unknown;
+  /** File sharing (POST/GET /api/files, /internal/files for other edges). */
+  files?: FileRoutesDeps;
 }
 
 /** The edge's HTTP surface: small route modules composed into one app. */
@@ -37,6 +40,7 @@ export function createApp(deps: AppDeps): Hono {
   );
   if (deps.devTokens) app.route('/', devTokenRoutes(deps.tokens, deps.wsUrl));
   app.route('/', rtcRoutes(deps.upgradeWebSocket, deps.tokens, deps.manager, deps.connection));
+  if (deps.files) app.route('/', fileRoutes(deps.files));
   app.all('/api/*', (c) => c.json({ error: { code: 'NOT_FOUND', message: `no API at ${c.req.path}` } }, 404));
   if (deps.webDir) app.route('/', webRoutes(deps.webDir));
   return app;
