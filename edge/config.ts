@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { readMeshInfo } from '../lib/mesh';
+import { type FilesConfig, loadFilesConfig } from './files/filesConfig';
 
 /**
  * An edge node's configuration, from the environment. In the local mesh the launcher sets
@@ -63,6 +64,8 @@ export interface EdgeConfig {
   webDir: string | undefined;
   /** Each participant's chat send rate (MEETVIEW_CHAT_RATE); unset means the default 5/s, burst 20. */
   chatRate?: { perSecond: number; burst: number };
+  /** File sharing (MEETVIEW_FILES_*, MEETVIEW_S3_*, MEETVIEW_REGION_EDGES); unset: filesystem in the temp dir. */
+  files?: FilesConfig;
 }
 
 export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig {
@@ -95,6 +98,7 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
       perSecond: Number(e.MEETVIEW_CHAT_RATE.split(':')[0]),
       burst: Number(e.MEETVIEW_CHAT_RATE.split(':')[1]),
     },
+    files: loadFilesConfig(env),
   };
 }
 
