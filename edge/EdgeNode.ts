@@ -14,6 +14,8 @@ import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
 import { ControlServiceService, createControlService } from './control/ControlService';
 import { RoomEventLog } from './events/RoomEventLog';
+import { FileSharing } from './files/FileSharing';
+import { loadFilesConfig } from './files/filesConfig';
 import { createApp } from './http/app';
 import { InternalServer } from './internal/InternalServer';
 import { ROOM_MEDIA_CODECS } from './media/codecs';
@@ -36,6 +38,7 @@ export class EdgeNode {
   readonly #pool: WorkerPool;
   readonly #chat: ChatService;
   readonly #events: RoomEventLog;
+  readonly #files: FileSharing;
   readonly manager: ConferenceManager;
   /** Tokens for this edge's calls to other Meetview services, and for verifying theirs. */
   readonly internalTokens: InternalTokens;
@@ -51,6 +54,7 @@ export class EdgeNode {
     let pool: WorkerPool | undefined;
     let chat: ChatService | undefined;
     let events: RoomEventLog | undefined;
+    let files: FileSharing | undefined;
     const internalTokens = new InternalTokens(keys);
     const internal = new InternalServer(internalTokens);
     try {
@@ -78,6 +82,16 @@ export class EdgeNode {
       });
       await chat.start();
       const chatService = chat;
+      files = await FileSharing.start({
+        config: config.files ?? loadFilesConfig({ MEETVIEW_REGION: config.region }),
+        region: config.region,
+        node: config.nodeId,
+        redis,
+        kafka,
+        internalTokens,
+        postOffer: (room, about, text) => chatService.system(room, about, text),
+      });
+      const fileSharing = files;
       const eventLog = events;
       return await new Promise<EdgeNode>((resolve, reject) => {
         const node = new EdgeNode(
@@ -88,6 +102,7 @@ export class EdgeNode {
           chatService,
           eventLog,
           routerRtpCapabilities,
+          fileSharing,
           { tokens: internalTokens, server: internal, address: `${config.internal.host}:${internalPort}` },
           resolve,
         );
@@ -95,6 +110,7 @@ export class EdgeNode {
         node.#server.once('error', reject);
       });
     } catch (err) {
+      await files?.close();
       await chat?.close();
       await events?.close();
       await internal.close();
@@ -112,6 +128,7 @@ export class EdgeNode {
     chat: ChatService,
     events: RoomEventLog,
     routerRtpCapabilities: unknown,
+    files: FileSharing,
     internal: { tokens: InternalTokens; server: InternalServer; address: string },
     onListening: (node: EdgeNode) => void,
   ) {
@@ -120,6 +137,7 @@ export class EdgeNode {
     this.#pool = pool;
     this.#chat = chat;
     this.#events = events;
+    this.#files = files;
     this.internalTokens = internal.tokens;
     this.internal = internal.server;
     const tokens = new TokenService(keys);
@@ -161,6 +179,7 @@ export class EdgeNode {
       },
       webDir: config.webDir ?? DEFAULT_WEB_DIR,
       routerRtpCapabilities,
+      files: { service: files.service, tokens, internalTokens: internal.tokens },
     });
     wsInit.app = app;
     this.#server = serve({ fetch: app.fetch, hostname: config.http.host, port: config.http.port }, () => {
@@ -207,6 +226,7 @@ export class EdgeNode {
       (this.#server as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
     await this.internal.close();
+    await this.#files.close();
     await this.#chat.close();
     await this.#events.close();
     this.#pool.close();
