@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MESH_NAME, type MeshInfo, meshRoot, readMeshInfo } from '../lib/mesh';
+import { startCore } from './launcher/core';
 import { startEdges } from './launcher/edges';
 import { Mesh } from './launcher/Mesh';
 import { DEFAULT_PORT_BASE } from './launcher/PortAllocator';
@@ -15,6 +16,7 @@ const USAGE = `usage: tsx regions/cli.ts <command> [options]
             --three-broker <region> run that region's Kafka as 3 brokers (RF 3, min ISR 2)
             --no-mirrormaker        skip MirrorMaker 2
             --no-edges              skip the edge nodes (infrastructure only)
+            --no-admin              skip the core's Admin API
             --java <path>           java executable (default $JAVA, $JAVA_HOME/bin/java, java)
   down    stop a mesh started by another process (--name)
   status  show a mesh's services and whether they are alive (--name)
@@ -68,7 +70,20 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
     edgeLines = `\n\n  edges\n${edges.map((e) => `    ${e.node.padEnd(18)} ${e.url}`).join('\n')}`;
     if (edges[0]) edgeLines += `\n\n  Open ${edges[0].url}/ in a browser to start a meeting.`;
   }
-  console.log(`\nmesh "${mesh.name}" is up:\n${describe(mesh.info)}${edgeLines}\n\nCtrl-C stops everything.`);
+  let adminLines = '';
+  if (!values['no-admin'] && mesh.info.core) {
+    log('starting the Admin API');
+    const core = await startCore(mesh).catch(async (err: Error) => {
+      await mesh.stop();
+      throw err;
+    });
+    adminLines =
+      `\n\n  admin gRPC API  ${core.admin}  (key ${core.key}; reflection on: grpcurl -plaintext ${core.admin} list)` +
+      `\n  try: MEETVIEW_ADMIN=${core.admin} MEETVIEW_API_KEY=${core.key} MEETVIEW_API_SECRET=${core.secret} npx meetview rooms`;
+  }
+  console.log(
+    `\nmesh "${mesh.name}" is up:\n${describe(mesh.info)}${edgeLines}${adminLines}\n\nCtrl-C stops everything.`,
+  );
   // Stay alive until a signal or a crash stops the mesh.
   await new Promise<void>((resolve) => mesh.once('close', resolve));
 }
@@ -119,6 +134,7 @@ async function main(): Promise<number> {
       'three-broker': { type: 'string' },
       'no-mirrormaker': { type: 'boolean' },
       'no-edges': { type: 'boolean' },
+      'no-admin': { type: 'boolean' },
       java: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
