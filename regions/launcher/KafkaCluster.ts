@@ -32,6 +32,10 @@ export interface KafkaClusterOptions {
   libDir: string;
   heapMb?: number;
   readyTimeoutMs?: number;
+  /** The address brokers listen on and advertise (default 127.0.0.1; a site's address in the WAN). */
+  host?: string;
+  /** Network namespace the brokers run in (the emulated WAN). */
+  netns?: string;
 }
 
 export type KafkaClusterEvents = {
@@ -52,17 +56,19 @@ export function kafkaServerProperties(o: {
   ports: readonly number[];
   controllerPorts: readonly number[];
   logDir: string;
+  host?: string;
 }): string {
+  const host = o.host ?? '127.0.0.1';
   const n = o.ports.length;
   const { replicationFactor, minInsyncReplicas } = replicationFor(n);
   const i = o.nodeId - 1;
-  const voters = o.controllerPorts.map((p, k) => `${k + 1}@127.0.0.1:${p}`).join(',');
+  const voters = o.controllerPorts.map((p, k) => `${k + 1}@${host}:${p}`).join(',');
   return [
     'process.roles=broker,controller',
     `node.id=${o.nodeId}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://127.0.0.1:${o.ports[i]},CONTROLLER://127.0.0.1:${o.controllerPorts[i]}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${o.ports[i]}`,
+    `listeners=PLAINTEXT://${host}:${o.ports[i]},CONTROLLER://${host}:${o.controllerPorts[i]}`,
+    `advertised.listeners=PLAINTEXT://${host}:${o.ports[i]}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
@@ -131,6 +137,7 @@ export class KafkaCluster extends TypedEmitter<KafkaClusterEvents> {
         cwd: brokerDir,
         logFile: join(options.logDir, `kafka-${options.region}-${nodeId}.log`),
         ports: [port, options.controllerPorts[i]!],
+        netns: options.netns,
         ready: () => this.#brokerRegistered(nodeId),
         installHint: 'install Java 17: apt-get install openjdk-17-jre-headless, or set JAVA',
         failOn:
@@ -146,7 +153,12 @@ export class KafkaCluster extends TypedEmitter<KafkaClusterEvents> {
 
   /** host:port,… of all brokers. */
   get bootstrap(): string {
-    return this.#options.ports.map((p) => `127.0.0.1:${p}`).join(',');
+    return this.#options.ports.map((p) => `${this.host}:${p}`).join(',');
+  }
+
+  /** The address the brokers listen on. */
+  get host(): string {
+    return this.#options.host ?? '127.0.0.1';
   }
 
   get ports(): readonly number[] {
@@ -167,7 +179,7 @@ export class KafkaCluster extends TypedEmitter<KafkaClusterEvents> {
 
   /** Running brokers' bootstrap (a stopped broker would only slow clients down). */
   liveBootstrap(): string[] {
-    return this.#options.ports.filter((_, i) => this.brokers[i]!.running).map((p) => `127.0.0.1:${p}`);
+    return this.#options.ports.filter((_, i) => this.brokers[i]!.running).map((p) => `${this.host}:${p}`);
   }
 
   async #withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
@@ -207,6 +219,7 @@ export class KafkaCluster extends TypedEmitter<KafkaClusterEvents> {
         ports: o.ports,
         controllerPorts: o.controllerPorts,
         logDir: join(brokerDir, 'data'),
+        host: o.host,
       }),
     );
     writeFileSync(

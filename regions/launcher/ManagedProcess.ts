@@ -15,8 +15,10 @@ export interface ManagedProcessOptions {
   cwd?: string;
   /** stdout and stderr are appended here. */
   logFile: string;
-  /** Ports the process listens on: checked before it starts, reported in errors. */
+  /** Ports the process listens on: checked before it starts (unless in a netns), reported in errors. */
   ports?: readonly number[];
+  /** Run inside this network namespace (`ip netns exec`, which execs: the pid is the command's own). */
+  netns?: string;
   /**
    * Polled until it returns true: the process is ready. A throw counts as "not yet" (its message
    * goes into the timeout error). The process exiting meanwhile fails the start at once.
@@ -86,19 +88,23 @@ export class ManagedProcess extends TypedEmitter<ManagedProcessEvents> {
     const opts = this.#options;
     signal?.throwIfAborted();
     const busy: number[] = [];
-    for (const port of this.ports) if (!(await isPortFree(port))) busy.push(port);
+    // A namespace the launcher just made has nothing listening; 127.0.0.1 here says nothing about it.
+    if (!opts.netns) for (const port of this.ports) if (!(await isPortFree(port))) busy.push(port);
 
     mkdirSync(dirname(this.logFile), { recursive: true });
     const fd = openSync(this.logFile, 'a');
     writeSync(
       fd,
-      `\n==== ${new Date().toISOString()} ${this.service}: ${opts.command} ${opts.args.join(' ')}\n`,
+      `\n==== ${new Date().toISOString()} ${this.service}: ${opts.netns ? `[netns ${opts.netns}] ` : ''}${opts.command} ${opts.args.join(' ')}\n`,
     );
     this.#expectExit = false;
     this.#started = false;
     this.#lastExit = null;
 
-    const child = spawn(opts.command, opts.args, {
+    const [command, args] = opts.netns
+      ? ['ip', ['netns', 'exec', opts.netns, opts.command, ...opts.args]]
+      : [opts.command, opts.args];
+    const child = spawn(command, args, {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', fd, fd],

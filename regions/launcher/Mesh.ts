@@ -12,6 +12,9 @@ import { DEFAULT_PORT_BASE, PortAllocator } from './PortAllocator';
 import { RedisCluster } from './RedisCluster';
 import { ServiceStartError } from './ServiceStartError';
 import { isPidAlive, killProcessesUnder, tailFile } from './system';
+import { assertWanSupport } from './wan/netns';
+import { Wan } from './wan/Wan';
+import { type WanOptions, WanPlan } from './wan/WanPlan';
 
 export interface MeshOptions {
   /** Names the mesh directory `.mesh/<name>` (default `dev`). */
@@ -47,6 +50,12 @@ export interface MeshOptions {
   onProgress?: (line: string) => void;
   /** Stop the mesh on SIGINT/SIGTERM, then exit (the CLI sets it). */
   handleSignals?: boolean;
+  /**
+   * Run every site (each region and the core) in its own network namespace, with a user-space link
+   * emulator (delay, jitter, loss, partitions) on every path between sites: see wan/README.md.
+   * Needs root; `true` means the default links (80 ms RTT seoul–frankfurt, 150 ms otherwise).
+   */
+  wan?: boolean | WanOptions;
 }
 
 export type MeshEvents = {
@@ -78,6 +87,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
   readonly #regions = new Map<string, RegionRuntime>();
   readonly #progress: (line: string) => void;
   #mirrorMaker: MirrorMaker | null = null;
+  #wan: Wan | null = null;
   /** Processes started on top of the infrastructure (edges, core services): stopped first. */
   readonly #extra: ManagedProcess[] = [];
   #startedAt = new Date();
@@ -108,6 +118,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     const name = options.name ?? DEFAULT_MESH_NAME;
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new Error(`invalid mesh name ${JSON.stringify(name)}`);
     const dir = join(options.root ?? meshRoot(), name);
+    if (options.wan) assertWanSupport();
     const mesh = new Mesh(options, catalogue, dir);
     await mesh.#prepareDir();
     mesh.#plan(options);
@@ -138,6 +149,8 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     }
     const stale = await killProcessesUnder(this.dir);
     if (stale > 0) this.#progress(`killed ${stale} leftover process(es) of a previous run under ${this.dir}`);
+    const staleNs = Wan.removeStale(this.name);
+    if (staleNs > 0) this.#progress(`removed ${staleNs} network namespace(s) left by a previous run`);
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.logDir, { recursive: true });
   }
@@ -161,8 +174,21 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     const libDir = o.kafkaLibDir ?? defaultKafkaLibDir();
     if (withKafka) assertKafkaLib(libDir);
 
+    if (o.wan) {
+      const plan = new WanPlan(
+        this.name,
+        this.ports.portBase,
+        selected.map((s) => ({ id: s.id, index: s.index })),
+        o.wan === true ? {} : o.wan,
+      );
+      this.#wan = new Wan({ plan, dir: this.dir, logDir: this.logDir, onProgress: this.#progress });
+      this.#wan.on('died', (proc, code, sig) => this.#onDied(proc, code, sig));
+    }
+
     for (const spec of selected) {
       const block = this.ports.block(spec.index);
+      const host = this.hostOf(spec.id);
+      const netns = this.netnsOf(spec.id);
       const redisSpec = spec.redis;
       const redis =
         (o.redis ?? true) && redisSpec
@@ -184,6 +210,8 @@ export class Mesh extends TypedEmitter<MeshEvents> {
               redisServer: o.redisServer,
               redisCli: o.redisCli,
               nodeTimeoutMs: o.redisNodeTimeoutMs ?? 1000,
+              host,
+              netns,
             })
           : null;
       const brokers = o.threeBrokerRegion === spec.id ? 3 : spec.kafka.brokers;
@@ -197,6 +225,8 @@ export class Mesh extends TypedEmitter<MeshEvents> {
             java,
             libDir,
             heapMb: o.kafkaHeapMb,
+            host,
+            netns,
           })
         : null;
       redis?.on('died', (node, code, sig) => this.#onDied(node, code, sig));
@@ -219,8 +249,12 @@ export class Mesh extends TypedEmitter<MeshEvents> {
         logDir: this.logDir,
         java,
         libDir,
+        // In the WAN each target's MirrorMaker runs beside it, so records cross the emulated WAN.
+        placement: this.#wan
+          ? Object.fromEntries(flows.map((f) => [f.target, this.#wan!.netns(f.target)]))
+          : undefined,
       });
-      this.#mirrorMaker.on('died', (code, sig) => this.#onDied(this.#mirrorMaker!.process, code, sig));
+      this.#mirrorMaker.on('died', (proc, code, sig) => this.#onDied(proc, code, sig));
     }
   }
 
@@ -242,6 +276,11 @@ export class Mesh extends TypedEmitter<MeshEvents> {
         }),
       );
     this.#progress(`starting in ${this.dir} (port base ${this.ports.portBase})`);
+    if (this.#wan) {
+      const t = Date.now();
+      await this.#wan.start(abort.signal);
+      this.#progress(`wan: namespaces, links and the link emulator ready (${seconds(t)})`);
+    }
     // JVMs first: they take longest; the Redis Clusters come up while they boot.
     for (const r of this.#regions.values()) {
       const kafka = r.kafka;
@@ -335,7 +374,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
         redis: redis
           ? {
               nodes: redis.nodes.map((n) => ({
-                host: '127.0.0.1',
+                host: redis.host,
                 port: n.ports[0]!,
                 busPort: n.ports[1]!,
                 pid: n.pid ?? 0,
@@ -348,7 +387,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
               bootstrap: kafka.bootstrap,
               brokers: kafka.brokers.map((b, i) => ({
                 nodeId: i + 1,
-                host: '127.0.0.1',
+                host: kafka.host,
                 port: kafka.ports[i]!,
                 controllerPort: kafka.controllerPorts[i]!,
                 pid: b.pid ?? 0,
@@ -362,13 +401,11 @@ export class Mesh extends TypedEmitter<MeshEvents> {
         processes.push({ service: p.service, pid: p.pid ?? 0, ports: [...p.ports], log: p.logFile });
     }
     const mm = this.#mirrorMaker;
-    if (mm)
-      processes.push({
-        service: mm.process.service,
-        pid: mm.process.pid ?? 0,
-        ports: [],
-        log: mm.process.logFile,
-      });
+    for (const p of mm?.processes ?? [])
+      processes.push({ service: p.service, pid: p.pid ?? 0, ports: [], log: p.logFile });
+    const emulator = this.#wan?.emulator?.process;
+    if (emulator)
+      processes.push({ service: emulator.service, pid: emulator.pid ?? 0, ports: [], log: emulator.logFile });
     for (const p of this.#extra)
       processes.push({ service: p.service, pid: p.pid ?? 0, ports: [...p.ports], log: p.logFile });
     return {
@@ -421,6 +458,21 @@ export class Mesh extends TypedEmitter<MeshEvents> {
 
   get mirrorMaker(): MirrorMaker | null {
     return this.#mirrorMaker;
+  }
+
+  /** The emulated WAN (MeshOptions.wan), or null when every site shares the launcher's loopback. */
+  get wan(): Wan | null {
+    return this.#wan;
+  }
+
+  /** The address a site's (region's or core's) processes listen on and advertise: 127.0.0.1 without the WAN. */
+  hostOf(site: string): string {
+    return this.#wan ? this.#wan.address(site) : '127.0.0.1';
+  }
+
+  /** The network namespace to spawn a site's processes in (`spawn({ netns })`); undefined without the WAN. */
+  netnsOf(site: string): string | undefined {
+    return this.#wan?.netns(site);
   }
 
   /**
@@ -493,6 +545,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
     await Promise.all([...this.#regions.values()].map((r) => r.redis?.close()));
     // Anything that escaped (a child of a child): by directory, checked alive before the kill.
     await killProcessesUnder(this.dir);
+    await this.#wan?.close();
     rmSync(this.infoFile, { force: true });
     process.off('exit', this.#exitHandler);
     if (this.#handleSignals) {
@@ -511,5 +564,6 @@ export class Mesh extends TypedEmitter<MeshEvents> {
       r.kafka?.killSync();
       r.redis?.killSync();
     }
+    this.#wan?.killSync();
   }
 }

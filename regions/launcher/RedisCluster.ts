@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { ManagedProcess } from './ManagedProcess';
-import { clusterNodes, clusterSlots, redisCommand, redisInfo } from './redisProbe';
+import { clusterNodes, clusterSlots, redisCommandAt, redisInfo } from './redisProbe';
 import { ServiceStartError } from './ServiceStartError';
 import { tailFile, waitFor } from './system';
 
@@ -25,6 +25,10 @@ export interface RedisClusterOptions {
   redisCli?: string;
   /** 1000–2000 ms: failover takes about this plus 1–2 s. */
   nodeTimeoutMs?: number;
+  /** The address the nodes listen on and announce (default 127.0.0.1; a site's address in the WAN). */
+  host?: string;
+  /** Network namespace the nodes run in (the emulated WAN). */
+  netns?: string;
 }
 
 export type RedisClusterEvents = {
@@ -37,10 +41,15 @@ export function redisNodeConfig(o: {
   busPort: number;
   dir: string;
   nodeTimeoutMs: number;
+  host?: string;
 }): string {
+  const host = o.host ?? '127.0.0.1';
   return [
     `port ${o.port}`,
-    'bind 127.0.0.1',
+    // In a namespace: the site's address (announced to clients and peers) and its own loopback.
+    ...(host === '127.0.0.1'
+      ? ['bind 127.0.0.1']
+      : [`bind ${host} 127.0.0.1`, `cluster-announce-ip ${host}`]),
     'protected-mode no',
     'daemonize no',
     `dir ${o.dir}`,
@@ -71,6 +80,7 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
   readonly nodes: ManagedProcess[];
   readonly #options: RedisClusterOptions;
   readonly #nodeTimeoutMs: number;
+  readonly host: string;
   readonly #byPort = new Map<number, ManagedProcess>();
 
   constructor(options: RedisClusterOptions) {
@@ -80,6 +90,8 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
     this.#options = options;
     this.region = options.region;
     this.#nodeTimeoutMs = options.nodeTimeoutMs ?? 1000;
+    this.host = options.host ?? '127.0.0.1';
+    const host = this.host;
     this.nodes = options.ports.map((port, i) => {
       const busPort = options.busPorts[i]!;
       const dir = join(options.dir, String(port));
@@ -88,12 +100,13 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
         service: `redis ${options.region}/${i}`,
         command: options.redisServer ?? 'redis-server',
         args: [conf],
+        netns: options.netns,
         installHint: 'install Redis ≥ 7: apt-get install redis-server redis-tools',
         cwd: dir,
         logFile: join(options.logDir, `redis-${options.region}-${port}.log`),
         ports: [port, busPort],
         // Ready when *our* process answers (not another one holding the port).
-        ready: async (proc) => (await redisInfo(port, 'server')).get('process_id') === String(proc.pid),
+        ready: async (proc) => (await redisInfo(port, 'server', host)).get('process_id') === String(proc.pid),
         readyTimeoutMs: 15_000,
         readyIntervalMs: 100,
         stopTimeoutMs: 5000,
@@ -115,7 +128,13 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
       mkdirSync(dir, { recursive: true });
       writeFileSync(
         join(dir, 'redis.conf'),
-        redisNodeConfig({ port, busPort: o.busPorts[i]!, dir, nodeTimeoutMs: this.#nodeTimeoutMs }),
+        redisNodeConfig({
+          port,
+          busPort: o.busPorts[i]!,
+          dir,
+          nodeTimeoutMs: this.#nodeTimeoutMs,
+          host: this.host,
+        }),
       );
     });
   }
@@ -137,7 +156,7 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
         [
           '--cluster',
           'create',
-          ...o.ports.map((p) => `127.0.0.1:${p}`),
+          ...o.ports.map((p) => `${this.host}:${p}`),
           '--cluster-replicas',
           String(o.replicasPerMaster),
           '--cluster-yes',
@@ -177,7 +196,7 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
   async healthy(): Promise<boolean> {
     const o = this.#options;
     const live = o.ports.filter((p) => this.#byPort.get(p)?.running);
-    const ranges = await clusterSlots(live[0]!);
+    const ranges = await clusterSlots(live[0]!, this.host);
     const covered = ranges.reduce((n, r) => n + (r.end - r.start + 1), 0);
     if (covered !== SLOTS) throw new Error(`${covered}/${SLOTS} slots covered`);
     const thin = ranges.find((r) => r.replicas.length < o.replicasPerMaster);
@@ -186,14 +205,14 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
         `slots ${thin.start}-${thin.end}: master ${thin.master} has ${thin.replicas.length} replicas`,
       );
     for (const port of live) {
-      const info = String(await redisCommand(port, 'CLUSTER', 'INFO'));
+      const info = String(await redisCommandAt(this.host, port, 'CLUSTER', 'INFO'));
       if (!info.includes('cluster_state:ok')) throw new Error(`node ${port}: cluster_state not ok`);
       const known = /cluster_known_nodes:(\d+)/.exec(info)?.[1];
       if (Number(known) < o.ports.length) throw new Error(`node ${port} knows ${known} nodes`);
     }
     const masters = new Set(ranges.map((r) => r.master));
     for (const master of masters) {
-      const repl = await redisInfo(master, 'replication');
+      const repl = await redisInfo(master, 'replication', this.host);
       const online = [...repl.entries()].filter(
         ([k, v]) => /^slave\d+$/.test(k) && v.includes('state=online'),
       ).length;
@@ -206,7 +225,7 @@ export class RedisCluster extends TypedEmitter<RedisClusterEvents> {
   async topology(): Promise<{ master: number; replicas: number[]; slots: string[] }[]> {
     const live = this.#options.ports.find((p) => this.#byPort.get(p)?.running);
     if (live === undefined) throw new Error(`redis ${this.region}: no node running`);
-    const nodes = await clusterNodes(live);
+    const nodes = await clusterNodes(live, this.host);
     const masters = nodes.filter((n) => n.flags.includes('master') && !n.flags.includes('fail'));
     return masters.map((m) => ({
       master: m.port,

@@ -58,14 +58,20 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
       const httpPort = mesh.ports.port(region.index, 'edgeHttp', i);
       const rtcPort = mesh.ports.port(region.index, 'edgeRtc', i * WORKERS_PER_EDGE);
       const internalPort = mesh.ports.port(region.index, 'edgeCascade', i);
-      const url = `http://127.0.0.1:${httpPort}`;
+      // The region's own address (its namespace's, in the emulated WAN): listened on and advertised.
+      const host = mesh.hostOf(region.id);
+      const url = `http://${host}:${httpPort}`;
       const proc = await mesh.spawn({
         service: `edge ${region.id}/${i + 1}`,
         command: TSX,
         args: [join(REPO, 'edge', 'main.ts')],
         cwd: REPO,
         ports: [httpPort, internalPort],
+        netns: mesh.netnsOf(region.id),
         env: {
+          MEETVIEW_HTTP_HOST: host,
+          MEETVIEW_RTC_LISTEN_IP: host,
+          MEETVIEW_INTERNAL_HOST: host,
           MEETVIEW_REGION: region.id,
           MEETVIEW_NODE_ID: node,
           MEETVIEW_HTTP_PORT: String(httpPort),
@@ -86,7 +92,7 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
         readyIntervalMs: 250,
         failOn: /failed to start/,
       });
-      started.push({ region: region.id, node, url, internal: `127.0.0.1:${internalPort}`, process: proc });
+      started.push({ region: region.id, node, url, internal: `${host}:${internalPort}`, process: proc });
     }
   }
   return started;

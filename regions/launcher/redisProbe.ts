@@ -1,13 +1,19 @@
 import Redis from 'ioredis';
 
-/** Runs one command on one Redis node over a short-lived connection (probes and checks, not traffic). */
-export async function redisCommand(
+/** Runs one command on one Redis node on 127.0.0.1 over a short-lived connection (probes and checks, not traffic). */
+export function redisCommand(port: number, command: string, ...args: (string | number)[]): Promise<unknown> {
+  return redisCommandAt('127.0.0.1', port, command, ...args);
+}
+
+/** Same, on another host (a site's address in the emulated WAN). */
+export async function redisCommandAt(
+  host: string,
   port: number,
   command: string,
   ...args: (string | number)[]
 ): Promise<unknown> {
   const client = new Redis({
-    host: '127.0.0.1',
+    host,
     port,
     lazyConnect: true,
     connectTimeout: 1000,
@@ -26,8 +32,12 @@ export async function redisCommand(
 }
 
 /** `INFO <section>` parsed into key → value. */
-export async function redisInfo(port: number, section: string): Promise<Map<string, string>> {
-  const text = String(await redisCommand(port, 'INFO', section));
+export async function redisInfo(
+  port: number,
+  section: string,
+  host = '127.0.0.1',
+): Promise<Map<string, string>> {
+  const text = String(await redisCommandAt(host, port, 'INFO', section));
   const map = new Map<string, string>();
   for (const line of text.split('\r\n')) {
     const i = line.indexOf(':');
@@ -46,8 +56,8 @@ export interface ClusterNodeLine {
 }
 
 /** `CLUSTER NODES` parsed. */
-export async function clusterNodes(port: number): Promise<ClusterNodeLine[]> {
-  const text = String(await redisCommand(port, 'CLUSTER', 'NODES'));
+export async function clusterNodes(port: number, host = '127.0.0.1'): Promise<ClusterNodeLine[]> {
+  const text = String(await redisCommandAt(host, port, 'CLUSTER', 'NODES'));
   return text
     .split('\n')
     .filter((l) => l.trim())
@@ -68,8 +78,9 @@ export async function clusterNodes(port: number): Promise<ClusterNodeLine[]> {
 /** Slot ranges from `CLUSTER SLOTS`: [start, end, master port, replica ports]. */
 export async function clusterSlots(
   port: number,
+  host = '127.0.0.1',
 ): Promise<{ start: number; end: number; master: number; replicas: number[] }[]> {
-  const raw = (await redisCommand(port, 'CLUSTER', 'SLOTS')) as [
+  const raw = (await redisCommandAt(host, port, 'CLUSTER', 'SLOTS')) as [
     number,
     number,
     [string, number],

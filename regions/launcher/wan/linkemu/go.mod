@@ -1,0 +1,3 @@
+module meetview/linkemu
+
+go 1.21
