@@ -125,6 +125,18 @@ export interface ChatMessageInfo {
   kind?: 'user' | 'system';
   /** Position in the room's log: increases with every message of the room. */
   seq?: number;
+  /** A file offer: the message announces this shared file (absent on every other message). */
+  file?: FileOfferInfo;
+}
+
+/** A shared file as a chat message carries it; the bytes are at `GET /api/files/<id>` on any edge. */
+export interface FileOfferInfo {
+  id: string;
+  name: string;
+  size: number;
+  /** The type sniffed from the content (not the uploader's claim). */
+  type: string;
+  sha256: string;
 }
 
 export interface TransportInfo {
