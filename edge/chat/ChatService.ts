@@ -1,6 +1,6 @@
 import type { Cluster } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { ulid } from 'ulid';
+import { newId } from '../../lib/ids';
 import { CHAT_TOPIC, createConsumer, KeyedProducer, partitionForKey } from '../../lib/kafka';
 import { roomKey } from '../../lib/redis';
 import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/events/v1/events';
@@ -111,7 +111,7 @@ export class ChatService {
       const present = await this.#redis.hexists(roomKey(room, 'participants'), req.to);
       if (!present) throw new SignalingError(ErrorCode.NotFound, `no participant "${req.to}" in this room`);
     }
-    const messageId = ulid();
+    const messageId = newId();
     const ts = Date.now();
     let dedupeKey: string | undefined;
     if (req.clientMessageId) {
@@ -156,7 +156,7 @@ export class ChatService {
 
   /** A message written by the system (joined, left, file offered), on the same path as people's. */
   async system(room: string, about: ChatSender, text: string): Promise<string> {
-    const messageId = ulid();
+    const messageId = newId();
     await this.#produce(
       this.#envelope(room, messageId, Date.now(), {
         from: {
@@ -315,7 +315,7 @@ export class ChatService {
       const kept: SequencedMessage[] = [];
       if (high > low) {
         const reader = this.#kafka.consumer({
-          groupId: `meetview-rebuild-${this.#opts.node}-${ulid()}`,
+          groupId: `meetview-rebuild-${this.#opts.node}-${newId()}`,
           maxWaitTimeInMs: 50,
         });
         await reader.connect();

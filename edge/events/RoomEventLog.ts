@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import { ulid } from 'ulid';
+import { newId } from '../../lib/ids';
 import { KeyedProducer, ROOM_EVENTS_TOPIC } from '../../lib/kafka';
 import { Envelope, type RoomEvent, TrackKind, TrackSource } from '../../proto/gen/meetview/events/v1/events';
 import type {
@@ -96,7 +96,7 @@ export class RoomEventLog {
 
   #write(room: string, event: RoomEvent): void {
     const envelope: Envelope = {
-      id: ulid(),
+      id: newId(),
       room,
       originRegion: this.#region,
       originNode: this.#node,

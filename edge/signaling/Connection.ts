@@ -60,7 +60,14 @@ export class Connection implements ParticipantLink {
   }
 
   notify<M extends NotificationMethod>(method: M, data: Notifications[M]): void {
-    this.#send({ method, data });
+    if (method !== 'chat.message') return this.#send({ method, data });
+    // One chat message goes to every socket of the room: serialize it once.
+    let text = chatFrames.get(data);
+    if (text === undefined) {
+      text = JSON.stringify({ method, data });
+      chatFrames.set(data, text);
+    }
+    this.#sendText(text);
   }
 
   close(code: number, reason: string): void {
@@ -179,14 +186,21 @@ export class Connection implements ParticipantLink {
   }
 
   #send(frame: unknown): void {
+    if (!this.#closed) this.#sendText(JSON.stringify(frame));
+  }
+
+  #sendText(text: string): void {
     if (this.#closed) return;
     try {
-      this.#socket.send(JSON.stringify(frame));
+      this.#socket.send(text);
     } catch {
       // The socket is going away; its close event does the cleanup.
     }
   }
 }
+
+/** chat.message frames by message object (delivered messages are never changed after they are made). */
+const chatFrames = new WeakMap<object, string>();
 
 // The id of an oversized frame, read from its start without parsing the whole frame.
 function leadingId(raw: string): Id {

@@ -22,6 +22,9 @@ export const FAILOVER_SAFE_OPTIONS: ClusterOptions = {
   enableOfflineQueue: true,
   scaleReads: 'master',
   clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+  // Commands issued in the same tick go to each node in one write (chat sends and history appends
+  // arrive in bursts); a command's own MOVED/ASK/failover retries are unchanged.
+  enableAutoPipelining: true,
   redisOptions: {
     connectTimeout: 2000,
     // A command is retried by the cluster layer, not failed after 20 reconnects of one node.

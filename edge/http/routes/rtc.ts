@@ -4,6 +4,7 @@ import { TokenError, type TokenService } from '../../../lib/auth/tokens';
 import { CloseCode, ErrorCode } from '../../../proto/signaling/errors';
 import type { ConferenceManager } from '../../conference/ConferenceManager';
 import { Connection, type ConnectionOptions } from '../../signaling/Connection';
+import { CorkedSocket } from '../../signaling/CorkedSocket';
 
 /**
  * `GET /rtc?token=<JWT>[&room=<room>]` — the signaling WebSocket. The token is checked before anything
@@ -55,8 +56,11 @@ function connectionEvents(
 ) {
   let connection: Connection | undefined;
   return {
-    onOpen(_evt: Event, ws: { send(s: string): void; close(code?: number, reason?: string): void }) {
-      connection = new Connection(ws, claims, manager, opts);
+    onOpen(
+      _evt: Event,
+      ws: { send(s: string): void; close(code?: number, reason?: string): void; raw?: unknown },
+    ) {
+      connection = new Connection(new CorkedSocket(ws), claims, manager, opts);
     },
     onMessage(evt: MessageEvent) {
       const data = evt.data as string | ArrayBuffer;
