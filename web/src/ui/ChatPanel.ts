@@ -1,4 +1,6 @@
-import { MAX_CHAT_CHARS } from '../../../proto/signaling/messages';
+import { type FileOfferInfo, MAX_CHAT_CHARS } from '../../../proto/signaling/messages';
+import { FileTransfer, offerIdOf, sessionToken } from '../files/FileTransfer';
+import { FILE_CSS, renderOffer, UploadRow } from '../files/FileViews';
 import { applyI18n, getLang, onLangChange, t } from '../i18n';
 import type { ChatEntry, ChatSendError, ChatStore } from '../protocol/ChatStore';
 import { h } from './dom';
@@ -72,6 +74,8 @@ function timeLocale(): string {
 export interface ChatPanelOptions {
   /** A send the server refused: the view around shows it (toast). */
   onRefused: (error: ChatSendError) => void;
+  /** The file API; by default the page's meeting session's token against this origin. */
+  files?: FileTransfer;
 }
 
 /**
@@ -86,6 +90,9 @@ export class ChatPanel {
   readonly #input: HTMLTextAreaElement;
   readonly #sendBtn: HTMLButtonElement;
   readonly #counter: HTMLElement;
+  readonly #files: FileTransfer;
+  readonly #uploads: HTMLElement;
+  readonly #picker: HTMLInputElement;
   /** Message elements by key, with the signature they were built for, so updates touch only what changed. */
   readonly #rows = new Map<string, { sig: string; el: HTMLElement }>();
   readonly #off: (() => void)[] = [];
@@ -117,6 +124,24 @@ export class ChatPanel {
       sendIcon(),
     );
     this.#counter = h('div', { class: 'chat-counter', 'data-testid': 'chat-counter', 'aria-live': 'polite' });
+    this.#files = opts.files ?? new FileTransfer(sessionToken);
+    this.#uploads = h('div', { class: 'file-uploads', 'data-testid': 'file-uploads', 'aria-live': 'polite' });
+    this.#picker = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input' });
+    const attach = h(
+      'button',
+      {
+        type: 'button',
+        class: 'chat-attach',
+        'data-testid': 'file-attach',
+        'data-i18n-title': 'files.attach',
+      },
+      '📎',
+    );
+    attach.addEventListener('click', () => this.#picker.click());
+    this.#picker.addEventListener('change', () => {
+      this.#share([...(this.#picker.files ?? [])]);
+      this.#picker.value = '';
+    });
 
     this.#input.addEventListener('compositionstart', () => {
       this.#composing = true;
@@ -140,10 +165,28 @@ export class ChatPanel {
       h(
         'div',
         { class: 'chat-compose' },
-        h('div', { class: 'chat-field' }, this.#input, this.#sendBtn),
+        this.#uploads,
+        h('div', { class: 'chat-field' }, attach, this.#picker, this.#input, this.#sendBtn),
         this.#counter,
       ),
     );
+    // Files dropped anywhere on the chat are shared.
+    this.el.addEventListener('dragover', (e) => {
+      if (!e.dataTransfer?.types.includes('Files')) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+      this.el.classList.add('drop-target');
+    });
+    this.el.addEventListener('dragleave', (e) => {
+      if (e.target === this.el || !this.el.contains(e.relatedTarget as Node | null))
+        this.el.classList.remove('drop-target');
+    });
+    this.el.addEventListener('drop', (e) => {
+      if (!e.dataTransfer?.files.length) return;
+      e.preventDefault();
+      this.el.classList.remove('drop-target');
+      this.#share([...e.dataTransfer.files]);
+    });
 
     this.#off.push(
       store.on('changed', () => this.#renderList()),
@@ -178,6 +221,14 @@ export class ChatPanel {
   dispose(): void {
     for (const off of this.#off.splice(0)) off();
     this.el.remove();
+  }
+
+  /** Shares files (from the picker or a drop): one upload row each, in parallel. */
+  #share(files: File[]): void {
+    for (const file of files) {
+      const row = new UploadRow(file, this.#files, (done) => done.el.remove());
+      this.#uploads.append(row.el);
+    }
   }
 
   #submit(): void {
@@ -247,6 +298,15 @@ export class ChatPanel {
     const date = new Date(e.ts);
     const time = h('time', { datetime: date.toISOString(), title: date.toLocaleString(timeLocale()) });
     time.textContent = this.#timeFormat.format(date);
+    const fileId = offerIdOf(e);
+    if (e.kind === 'system' && fileId) {
+      return h(
+        'li',
+        { ...attrs, class: 'chat-system chat-file' },
+        renderOffer(fileId, e.from.name, (e as { file?: FileOfferInfo }).file, this.#files),
+        time,
+      );
+    }
     if (e.kind === 'system') {
       const text =
         e.text === 'joined'
@@ -330,6 +390,6 @@ function ensureStyle(): void {
   if (document.getElementById(STYLE_ID)) return;
   const style = document.createElement('style');
   style.id = STYLE_ID;
-  style.textContent = CSS;
+  style.textContent = CSS + FILE_CSS;
   document.head.append(style);
 }
