@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ManagedProcess } from '../ManagedProcess';
@@ -7,8 +6,8 @@ import type { Mesh } from '../Mesh';
 
 const execFileAsync = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
-export const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
+const NODE = process.execPath;
+export const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 
 export interface PingResult {
   sent: number;
@@ -16,6 +15,8 @@ export interface PingResult {
   rttMs: number[];
   /** UDP: sequence numbers without an echo. */
   lost?: number[];
+  /** UDP: echoes that arrived after one with a higher sequence number. */
+  outOfOrder?: number;
   connectMs?: number;
 }
 
@@ -29,7 +30,7 @@ export function startEcho(
   const host = mesh.hostOf(site);
   return mesh.spawn({
     service: `${kind}-echo ${site}`,
-    command: TSX,
+    command: NODE,
     args: [PROBE, `${kind}-echo`, '--host', host, '--port', String(port)],
     cwd: REPO,
     netns: mesh.netnsOf(site),
@@ -39,13 +40,16 @@ export function startEcho(
   });
 }
 
-/** Runs a ping from inside a site's namespace (from the launcher's namespace without the WAN). */
+/**
+ * Runs a ping from inside a site's namespace (`from: null`: from the launcher's own namespace, which
+ * reaches every site through the host link, without emulation).
+ */
 export async function ping(
   mesh: Mesh,
-  from: string,
+  from: string | null,
   kind: 'udp' | 'tcp',
   to: { host: string; port: number },
-  options: { count?: number; intervalMs?: number; size?: number; waitMs?: number } = {},
+  options: { count?: number; intervalMs?: number; size?: number; waitMs?: number; timeoutMs?: number } = {},
 ): Promise<PingResult> {
   const args = [
     PROBE,
@@ -60,9 +64,11 @@ export async function ping(
     String(options.size ?? 64),
     '--wait-ms',
     String(options.waitMs ?? 1000),
+    '--timeout-ms',
+    String(options.timeoutMs ?? 10_000),
   ];
-  const netns = mesh.netnsOf(from);
-  const [command, argv] = netns ? ['ip', ['netns', 'exec', netns, TSX, ...args]] : [TSX, args];
+  const netns = from === null ? undefined : mesh.netnsOf(from);
+  const [command, argv] = netns ? ['ip', ['netns', 'exec', netns, NODE, ...args]] : [NODE, args];
   const { stdout } = await execFileAsync(command, argv, { cwd: REPO, timeout: 120_000, maxBuffer: 64 << 20 });
   const line = stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as PingResult;
