@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { InternalTokens } from '../lib/auth/internal';
 import { TokenService } from '../lib/auth/tokens';
 import { createKafka, mirroredTopic, ROOM_EVENTS_TOPIC } from '../lib/kafka';
@@ -72,13 +72,16 @@ export class AdminServer {
       }),
     );
     // Reflection lets grpcurl and other tools discover the API; it tells the schema, never data.
-    const definition = loadSync(['meetview/admin/v1/admin.proto', 'meetview/events/v1/events.proto'], {
-      includeDirs: [PROTO_DIR],
-      keepCase: true,
-      longs: String,
-      enums: String,
-      defaults: true,
-    });
+    const definition = loadSync(
+      ['meetview/admin/v1/admin.proto', 'meetview/events/v1/events.proto', healthProtoPath],
+      {
+        includeDirs: [PROTO_DIR],
+        keepCase: true,
+        longs: String,
+        enums: String,
+        defaults: true,
+      },
+    );
     new ReflectionService(definition).addToServer(this.#server);
     this.#health = new HealthImplementation({ '': 'NOT_SERVING', [ADMIN_SERVICE]: 'NOT_SERVING' });
     this.#health.addToServer(this.#server);

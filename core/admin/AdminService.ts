@@ -218,7 +218,7 @@ export function createAdminService(deps: AdminDeps): AdminServiceServer {
     watchEvents: (call: ServerWritableStream<WatchEventsRequest, WatchEventsResponse>) => {
       authorize(deps.keys, call.metadata, 'read', 'WatchEvents').then(
         () => watch(deps.feed, call),
-        (err) => call.destroy(toServiceError(err)),
+        (err) => call.emit('error', toServiceError(err)),
       );
     },
   };
@@ -228,7 +228,10 @@ export function createAdminService(deps: AdminDeps): AdminServiceServer {
 function watch(feed: EventFeed, call: ServerWritableStream<WatchEventsRequest, WatchEventsResponse>): void {
   const { room, afterPosition } = call.request;
   if (room && !isValidRoomName(room)) {
-    call.destroy(toServiceError(new AdminError(status.INVALID_ARGUMENT, `invalid room name "${room}"`)));
+    call.emit(
+      'error',
+      toServiceError(new AdminError(status.INVALID_ARGUMENT, `invalid room name "${room}"`)),
+    );
     return;
   }
   let backlog: FeedRecord[] = [];
@@ -240,7 +243,8 @@ function watch(feed: EventFeed, call: ServerWritableStream<WatchEventsRequest, W
     if (ended) return;
     ended = true;
     feed.off('record', onRecord);
-    if (err) call.destroy(err);
+    // grpc-js ends a server stream with a status through its 'error' event.
+    if (err) call.emit('error', err);
   };
   const flush = () => {
     waiting = false;
