@@ -93,7 +93,9 @@ export class FileService {
     let type = '';
     const staged = await this.#o.store.stage();
     const maxBytes = this.#o.maxBytes;
-    const guard = async function* (source: AsyncIterable<Buffer>) {
+    // Read without destroying the request on a refusal, so the client still receives the answer.
+    const source = p.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+    const guard = async function* () {
       let head: Buffer[] | undefined = [];
       let headBytes = 0;
       for await (const chunk of source) {
@@ -128,15 +130,14 @@ export class FileService {
     };
 
     try {
-      await pipeline(p.body, guard, staged.sink);
+      await pipeline(guard, staged.sink);
       await staged.finished();
       if (p.contentLength !== undefined && size !== p.contentLength)
         throw new FileError('ABORTED', `the upload ended after ${size} of ${p.contentLength} bytes`);
     } catch (err) {
       await staged.abort();
       if (err instanceof FileError) throw err;
-      if (p.body.destroyed && !p.body.readableEnded)
-        throw new FileError('ABORTED', 'the upload was interrupted before it ended');
+      if (!p.body.readableEnded) throw new FileError('ABORTED', 'the upload was interrupted before it ended');
       throw err;
     }
     const sha256 = hash.digest('hex');
@@ -168,6 +169,13 @@ export class FileService {
     if (!remote || remote.room !== room) throw new FileError('NOT_FOUND', `no file ${id} in this room`);
     await this.#o.catalog.put(remote);
     return remote;
+  }
+
+  /** A file's metadata from this region's Redis only (what other regions' edges ask: no asking back). */
+  async localMeta(room: string, id: string): Promise<FileMeta> {
+    const meta = isFileId(id) ? await this.#o.catalog.get(room, id) : undefined;
+    if (!meta) throw new FileError('NOT_FOUND', `no file ${id} in this region`);
+    return meta;
   }
 
   list(room: string): Promise<FileMeta[]> {
