@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MESH_NAME, type MeshInfo, meshRoot, readMeshInfo } from '../lib/mesh';
@@ -6,6 +7,7 @@ import { startEdges } from './launcher/edges';
 import { Mesh } from './launcher/Mesh';
 import { DEFAULT_PORT_BASE } from './launcher/PortAllocator';
 import { isPidAlive, isPortFree, killProcessesUnder, sleep } from './launcher/system';
+import { Wan } from './launcher/wan/Wan';
 
 const USAGE = `usage: tsx regions/cli.ts <command> [options]
 
@@ -16,6 +18,9 @@ const USAGE = `usage: tsx regions/cli.ts <command> [options]
             --three-broker <region> run that region's Kafka as 3 brokers (RF 3, min ISR 2)
             --no-mirrormaker        skip MirrorMaker 2
             --no-edges              skip the edge nodes (infrastructure only)
+            --wan                   each region and the core in its own network namespace, joined by
+                                    an emulated WAN (80 ms RTT seoul-frankfurt, 150 ms to the core;
+                                    needs root; see regions/launcher/wan/README.md)
             --no-admin              skip the core's Admin API
             --java <path>           java executable (default $JAVA, $JAVA_HOME/bin/java, java)
   down    stop a mesh started by another process (--name)
@@ -27,7 +32,7 @@ function describe(info: MeshInfo): string {
   for (const r of Object.values(info.regions)) {
     lines.push(`  ${r.kind === 'core' ? 'core  ' : 'region'} ${r.id} (${r.name})`);
     if (r.redis)
-      lines.push(`    redis cluster  ${r.redis.nodes.map((n) => `127.0.0.1:${n.port}`).join(' ')}`);
+      lines.push(`    redis cluster  ${r.redis.nodes.map((n) => `${n.host}:${n.port}`).join(' ')}`);
     if (r.kafka)
       lines.push(
         `    kafka          ${r.kafka.bootstrap}  (${r.kafka.brokers.length} broker(s), RF ${r.kafka.replicationFactor}, min ISR ${r.kafka.minInsyncReplicas})`,
@@ -39,6 +44,18 @@ function describe(info: MeshInfo): string {
     );
   lines.push(`  connection file ${join(info.dir, 'mesh.json')}  (logs in ${join(info.dir, 'logs')})`);
   return lines.join('\n');
+}
+
+/** The emulated WAN's sites and links, for the banner. */
+function wanLines(mesh: Mesh): string {
+  const wan = mesh.wan;
+  if (!wan) return '';
+  const sites = wan.plan.sites.map((s) => `    ${s.id.padEnd(10)} ${s.address.padEnd(14)} netns ${s.netns}`);
+  const links = wan.plan.links.map(
+    (l) =>
+      `    ${`${l.a}-${l.b}`.padEnd(20)} ${l.delayMs * 2} ms RTT${l.loss ? `, loss ${l.loss * 100}%` : ''}`,
+  );
+  return `\n\n  emulated WAN (a user-space link emulator between sites; this machine reaches each site directly)\n${[...sites, ...links].join('\n')}`;
 }
 
 async function up(values: Record<string, string | boolean | undefined>): Promise<void> {
@@ -53,6 +70,7 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
     regions: typeof values.regions === 'string' ? values.regions.split(',').filter(Boolean) : undefined,
     threeBrokerRegion: values['three-broker'] as string | undefined,
     mirrorMaker: !values['no-mirrormaker'],
+    wan: values.wan === true,
     java: values.java as string | undefined,
     onProgress: log,
     handleSignals: true,
@@ -82,7 +100,7 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
       `\n  try: MEETVIEW_ADMIN=${core.admin} MEETVIEW_API_KEY=${core.key} MEETVIEW_API_SECRET=${core.secret} npx meetview rooms`;
   }
   console.log(
-    `\nmesh "${mesh.name}" is up:\n${describe(mesh.info)}${edgeLines}${adminLines}\n\nCtrl-C stops everything.`,
+    `\nmesh "${mesh.name}" is up:\n${describe(mesh.info)}${wanLines(mesh)}${edgeLines}${adminLines}\n\nCtrl-C stops everything.`,
   );
   // Stay alive until a signal or a crash stops the mesh.
   await new Promise<void>((resolve) => mesh.once('close', resolve));
@@ -102,11 +120,42 @@ async function down(name: string): Promise<void> {
     while (isPidAlive(launcher) && Date.now() < deadline) await sleep(200);
   }
   const killed = await killProcessesUnder(dir);
-  console.log(`mesh "${name}" is down${killed > 0 ? ` (killed ${killed} leftover process(es))` : ''}`);
+  const namespaces = Wan.removeStale(name);
+  console.log(
+    `mesh "${name}" is down${killed > 0 ? ` (killed ${killed} leftover process(es))` : ''}${namespaces > 0 ? ` (removed ${namespaces} network namespace(s))` : ''}`,
+  );
+}
+
+/** Something accepts connections on the port, on loopback or (the emulated WAN) on a site's address. */
+async function isListening(port: number, hosts: readonly string[]): Promise<boolean> {
+  if (hosts.length === 0) return !(await isPortFree(port));
+  const tries = hosts.map(
+    (host) =>
+      new Promise<boolean>((resolve) => {
+        const socket = createConnection({ host, port, timeout: 1000 });
+        const done = (ok: boolean) => {
+          socket.destroy();
+          resolve(ok);
+        };
+        socket.once('connect', () => done(true));
+        socket.once('error', () => done(false));
+        socket.once('timeout', () => done(false));
+      }),
+  );
+  return (await Promise.all(tries)).some(Boolean);
 }
 
 async function status(name: string): Promise<number> {
   const info = readMeshInfo(join(meshRoot(), name, 'mesh.json'));
+  // Sites in namespaces listen on their own addresses, not on the launcher's loopback.
+  const hosts = [
+    ...new Set(
+      Object.values(info.regions).flatMap((r) => [
+        ...(r.redis?.nodes.map((n) => n.host) ?? []),
+        ...(r.kafka?.brokers.map((b) => b.host) ?? []),
+      ]),
+    ),
+  ].filter((h) => h !== '127.0.0.1');
   console.log(
     `mesh "${info.name}" (launcher pid ${info.launcherPid}${isPidAlive(info.launcherPid) ? '' : ', NOT RUNNING'})`,
   );
@@ -114,7 +163,7 @@ async function status(name: string): Promise<number> {
   let bad = 0;
   for (const p of info.processes) {
     const alive = isPidAlive(p.pid);
-    const listening = await Promise.all(p.ports.map(async (port) => !(await isPortFree(port))));
+    const listening = await Promise.all(p.ports.map((port) => isListening(port, hosts)));
     const ok = alive && listening.every(Boolean);
     if (!ok) bad++;
     console.log(
@@ -134,6 +183,7 @@ async function main(): Promise<number> {
       'three-broker': { type: 'string' },
       'no-mirrormaker': { type: 'boolean' },
       'no-edges': { type: 'boolean' },
+      wan: { type: 'boolean' },
       'no-admin': { type: 'boolean' },
       java: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
