@@ -9,6 +9,8 @@ import { KeySet } from '../lib/auth/keys';
 import { TokenService } from '../lib/auth/tokens';
 import { CHAT_TOPIC, createKafka, REGION_TOPICS } from '../lib/kafka';
 import { createRedisCluster } from '../lib/redis';
+import { CascadeService } from './cascade/CascadeService';
+import { PipeManager } from './cascade/PipeManager';
 import { ChatService } from './chat/ChatService';
 import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
@@ -44,6 +46,9 @@ export class EdgeNode {
   readonly internalTokens: InternalTokens;
   /** The gRPC server other edges and the core call (Cascade, Control). */
   readonly internal: InternalServer;
+  /** Cascade: this edge's producers piped to other edges, and other edges' producers piped here. */
+  readonly cascade: CascadeService;
+  readonly pipes: PipeManager;
   readonly #server: ServerType;
   readonly url: string;
   #closed = false;
@@ -158,6 +163,10 @@ export class EdgeNode {
     });
     // The core's actions (remove, mute, close, drain, …) arrive on the internal server.
     this.internal.addService(ControlServiceService, createControlService({ manager: this.manager, pool }));
+    const self = { node: config.nodeId, region: config.region };
+    this.pipes = new PipeManager({ ...self, tokens: internal.tokens });
+    this.cascade = new CascadeService({ ...self, rooms: (id) => pool.getRoom(id), relay: this.pipes });
+    this.internal.addService(this.cascade.definition, this.cascade.implementation());
     // createNodeWebSocket reads init.app only when an upgrade arrives; it is set once the app is composed.
     const wsInit = { app: undefined as unknown as Hono };
     const ws = createNodeWebSocket(wsInit);
@@ -225,6 +234,8 @@ export class EdgeNode {
       this.#server.close(() => resolve());
       (this.#server as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
+    this.pipes.close();
+    this.cascade.close();
     await this.internal.close();
     await this.#files.close();
     await this.#chat.close();
