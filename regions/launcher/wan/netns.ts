@@ -81,3 +81,20 @@ export function assertWanSupport(): void {
   const s = wanSupport();
   if (!s.ok) throw new Error(`the emulated WAN (--wan) cannot run: ${s.reason}`);
 }
+
+/**
+ * For tests and benchmarks that want the emulated WAN but can run without it: the option to pass as
+ * MeshOptions.wan when this machine supports it, else undefined after saying clearly (once, on
+ * `log`) that the run falls back to plain loopback, without delay, loss or partitions.
+ */
+export function wanOrLoopback<T extends object | true>(
+  wanOption: T,
+  log: (line: string) => void = console.warn,
+): T | undefined {
+  const s = wanSupport();
+  if (s.ok) return wanOption;
+  log(
+    `*** emulated WAN unavailable (${s.reason}): FALLING BACK TO PLAIN LOOPBACK — no namespaces, no added delay, loss or partitions ***`,
+  );
+  return undefined;
+}

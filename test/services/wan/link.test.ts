@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mesh, processesUnder } from '../../../regions/launcher';
+import { isPidAlive } from '../../../regions/launcher/system';
 import { listNetns, wanSupport } from '../../../regions/launcher/wan/netns';
 import { percentile, ping, startEcho } from '../../../regions/launcher/wan/runProbe';
 import { netnsPrefix } from '../../../regions/launcher/wan/WanPlan';
@@ -148,7 +149,7 @@ describe('emulated WAN', () => {
     await mesh.stop();
     expect(listNetns().filter((n) => n.startsWith(netnsPrefix(NAME)))).toEqual([]);
     expect(existsSync(`/sys/class/net/${hostIf}`)).toBe(false);
-    expect(() => process.kill(emulatorPid, 0)).toThrow();
+    expect(isPidAlive(emulatorPid)).toBe(false);
     expect(processesUnder(mesh.dir)).toEqual([]);
   });
 });
