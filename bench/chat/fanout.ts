@@ -6,6 +6,9 @@
  *
  *   npx tsx bench/chat/fanout.ts [--clients 200] [--room-size 10] [--rate 2] [--duration 20]
  *                                [--only meetview|socketio] [--port-base 23000] [--json out.json]
+ *
+ * `--rate 2,5,10` sweeps: both systems at each rate, then a summary of each one's capacity (the most it
+ * delivered per second at any rate) and of the highest rate it carried with p99 ≤ 50 ms.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -32,7 +35,8 @@ const { values: args } = parseArgs({
 });
 const W = positive('clients', args.clients);
 const S = positive('room-size', args['room-size']);
-const R = positive('rate', args.rate);
+const RATES = (args.rate ?? '2').split(',').map((r) => positive('rate', r));
+const R_MAX = Math.max(...RATES);
 const D = positive('duration', args.duration);
 const DRAIN_S = positive('drain', args.drain);
 if (S < 2) fail('--room-size must be at least 2 (someone has to receive)');
@@ -57,6 +61,7 @@ interface System {
 
 interface Result {
   system: string;
+  rate: number;
   sent: number;
   acked: number;
   failedSends: number;
@@ -68,7 +73,7 @@ interface Result {
   cpu: Record<string, number>;
 }
 
-async function run(sys: System): Promise<Result> {
+async function run(sys: System, R: number): Promise<Result> {
   const rooms = W / S;
   const tag = `${sys.name}-${Date.now().toString(36)}`;
   console.error(`[${sys.name}] connecting ${W} clients in ${rooms} rooms of ${S}`);
@@ -144,6 +149,7 @@ async function run(sys: System): Promise<Result> {
     const ack = sortedCopy(acks);
     return {
       system: sys.name,
+      rate: R,
       sent,
       acked,
       failedSends: failed,
@@ -178,11 +184,45 @@ function print(r: Result): void {
   );
 }
 
+/** CPU-milliseconds (all measured processes together) per delivered message. */
+function cpuPerDelivery(r: Result): number {
+  const coreShare = Object.values(r.cpu).reduce((a, b) => a + b, 0) / 100;
+  return r.deliveredPerSec > 0 ? (coreShare * 1000) / r.deliveredPerSec : Number.NaN;
+}
+
+/** Each system's capacity over the sweep, and the highest rate it carried within the latency target. */
+function summarize(all: Result[], systems: System[]): void {
+  console.log(
+    "\nsummary (target: Meetview ≥ 3× the peer's delivered throughput at a lower p99; p99 ≤ 50 ms)",
+  );
+  const cap = new Map<string, Result>();
+  for (const sys of systems) {
+    const mine = all.filter((r) => r.system === sys.name);
+    const best = mine.reduce((a, b) => (b.deliveredPerSec > a.deliveredPerSec ? b : a));
+    cap.set(sys.name, best);
+    const within = mine.filter(
+      (r) => r.failedSends === 0 && r.delivered >= r.expected && r.latencyMs.p99 <= 50,
+    );
+    const top = within.at(-1);
+    console.log(
+      `  ${sys.name.padEnd(9)} capacity ${best.deliveredPerSec.toFixed(0)} deliveries/s (at ${best.rate} msg/s per client, p99 ${best.latencyMs.p99.toFixed(1)} ms);` +
+        ` p99 ≤ 50 ms up to ${top ? `${top.rate} msg/s per client (${top.deliveredPerSec.toFixed(0)} deliveries/s)` : 'none of the rates'}`,
+    );
+  }
+  const m = cap.get('meetview');
+  const s = cap.get('socketio');
+  if (m && s)
+    console.log(
+      `  capacity ratio meetview/socketio ${(m.deliveredPerSec / s.deliveredPerSec).toFixed(2)}×` +
+        ` (p99 at capacity ${m.latencyMs.p99.toFixed(1)} vs ${s.latencyMs.p99.toFixed(1)} ms)`,
+    );
+}
+
 const bench = await BenchMesh.start({
   portBase: Number(args['port-base']),
   ...(args['cpu-prof'] ? { cpuProfDir: resolve(args['cpu-prof']) } : {}),
   // Above the offered rate so the limiter never refuses a benchmark message.
-  chatRate: `${Math.max(5, Math.ceil(R * 2))}:${Math.max(20, Math.ceil(R * 4))}`,
+  chatRate: `${Math.max(5, Math.ceil(R_MAX * 2))}:${Math.max(20, Math.ceil(R_MAX * 4))}`,
   peer: args.only !== 'meetview',
 });
 const stopOnSignal = () => void bench.close().then(() => process.exit(130));
@@ -191,43 +231,41 @@ process.once('SIGTERM', stopOnSignal);
 const results: Result[] = [];
 try {
   const infra = bench.infraPids();
-  console.log(
-    `fan-out: ${W} clients, rooms of ${S} (${W / S} rooms) over 2 instances, ${R} msg/s each for ${D} s` +
-      ` → offered ${W * R} msg/s, ${W * R * (S - 1)} deliveries/s`,
-  );
-  if (args.only !== 'socketio') {
-    const edges = bench.edges;
-    results.push(
-      await run({
-        name: 'meetview',
-        connect: (i, room, id) => MeetviewClient.connect(edges[i % 2]!.url, room, id),
-        cpu: {
-          edges: edges.map((e) => e.process.pid!),
-          redis: infra.redis,
-          kafka: infra.kafka,
-        },
-      }),
-    );
-    print(results.at(-1)!);
-  }
-  if (args.only !== 'meetview') {
-    const peers = bench.peers;
-    results.push(
-      await run({
-        name: 'socketio',
-        connect: (i, room, id) => SocketIoClient.connect(peers[i % 2]!.url, room, id),
-        cpu: { servers: peers.map((p) => p.process.pid!), redis: infra.redis, kafka: infra.kafka },
-      }),
-    );
-    print(results.at(-1)!);
-  }
-  const [m, s] = results;
-  if (m && s && results.length === 2)
+  const edges = bench.edges;
+  const peers = bench.peers;
+  const systems: System[] = [];
+  if (args.only !== 'socketio')
+    systems.push({
+      name: 'meetview',
+      connect: (i, room, id) => MeetviewClient.connect(edges[i % 2]!.url, room, id),
+      cpu: { edges: edges.map((e) => e.process.pid!), redis: infra.redis, kafka: infra.kafka },
+    });
+  if (args.only !== 'meetview')
+    systems.push({
+      name: 'socketio',
+      connect: (i, room, id) => SocketIoClient.connect(peers[i % 2]!.url, room, id),
+      cpu: { servers: peers.map((p) => p.process.pid!), redis: infra.redis, kafka: infra.kafka },
+    });
+  for (const R of RATES) {
     console.log(
-      `ratio meetview/socketio: throughput ${(m.deliveredPerSec / s.deliveredPerSec).toFixed(2)}×,` +
-        ` p99 ${(m.latencyMs.p99 / s.latencyMs.p99).toFixed(2)}× (target: throughput ≥ 3×, p99 lower, p99 ≤ 50 ms)`,
+      `fan-out: ${W} clients, rooms of ${S} (${W / S} rooms) over 2 instances, ${R} msg/s each for ${D} s` +
+        ` → offered ${W * R} msg/s, ${W * R * (S - 1)} deliveries/s`,
     );
-  if (args.json) writeFileSync(args.json, JSON.stringify({ W, S, R, D, results }, null, 2));
+    const here: Result[] = [];
+    for (const sys of systems) {
+      here.push(await run(sys, R));
+      print(here.at(-1)!);
+    }
+    results.push(...here);
+    const [m, s] = here;
+    if (m && s)
+      console.log(
+        `ratio meetview/socketio at ${R} msg/s: throughput ${(m.deliveredPerSec / s.deliveredPerSec).toFixed(2)}×,` +
+          ` p99 ${(m.latencyMs.p99 / s.latencyMs.p99).toFixed(2)}×, CPU per delivery ${(cpuPerDelivery(m) / cpuPerDelivery(s)).toFixed(2)}×`,
+      );
+  }
+  if (RATES.length > 1 || systems.length > 1) summarize(results, systems);
+  if (args.json) writeFileSync(args.json, JSON.stringify({ W, S, RATES, D, results }, null, 2));
 } finally {
   await bench.close();
 }

@@ -45,6 +45,8 @@ export class ChatService {
   #consumer: Consumer;
   readonly #recentIds = new Map<string, Set<string>>();
   readonly #rebuilding = new Map<string, Promise<void>>();
+  /** The history append in flight per room (delivered messages not yet in Redis). */
+  readonly #appending = new Map<string, Promise<void>>();
   #queue: { envelope: Envelope; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #flushing = false;
   #closed = false;
@@ -179,6 +181,7 @@ export class ChatService {
    * rebuilding the Redis cache from Kafka first if it was lost.
    */
   async recent(room: string, afterMessageId: string | undefined, limit = 50): Promise<SequencedMessage[]> {
+    await this.#appending.get(room);
     await this.ensureHistory(room);
     const afterSeq = afterMessageId ? await this.#history.seqOf(room, afterMessageId) : undefined;
     return this.#history.after(room, afterSeq, limit);
@@ -255,15 +258,23 @@ export class ChatService {
       if (list) list.push(message);
       else byRoom.set(message.room, [message]);
     }
-    // Cache first, then deliver: a participant who joins in between finds the message in the history.
-    await Promise.all(
-      [...byRoom].map(async ([room, messages]) => {
-        await this.#history.append(room, messages).catch((err) => {
-          console.error(`[chat] history append for ${room} failed: ${(err as Error).message}`);
+    // Deliver at once and cache alongside. A participant who joins here meanwhile either is in the room
+    // already (and gets the message live) or reads the history after this append (recent() waits for it),
+    // so no message falls between the two.
+    const appends = [...byRoom].map(([room, messages]) => {
+      const previous = this.#appending.get(room);
+      const append = (previous ?? Promise.resolve())
+        .then(() => this.#history.append(room, messages))
+        .catch((err: Error) => console.error(`[chat] history append for ${room} failed: ${err.message}`))
+        .finally(() => {
+          if (this.#appending.get(room) === append) this.#appending.delete(room);
         });
-        for (const m of messages) this.#opts.deliver(room, m);
-      }),
-    );
+      this.#appending.set(room, append);
+      for (const m of messages) this.#opts.deliver(room, m);
+      return append;
+    });
+    // The batch's offsets are committed only once its messages are in the history.
+    await Promise.all(appends);
     await heartbeat();
   }
 
