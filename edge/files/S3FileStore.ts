@@ -41,7 +41,7 @@ export class S3FileStore implements FileStore {
   private constructor(client: S3Client, o: S3StoreOptions) {
     this.#client = client;
     this.#bucket = o.bucket;
-    this.#partSize = o.partSize ?? 8 * 1024 * 1024;
+    this.#partSize = o.partSize ?? 5 * 1024 * 1024;
     this.#queueSize = o.queueSize ?? 2;
   }
 
@@ -153,7 +153,7 @@ export class S3FileStore implements FileStore {
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: blobKey(sha256) }));
   }
 
-  /** Writes a stream straight to the bucket (benchmarks compare the edge with this). */
+  /** Writes a stream straight to `bench/<key>` with the same multipart settings (benchmarks compare the edge with this). */
   async putDirect(key: string, body: Readable): Promise<void> {
     await new Upload({
       client: this.#client,
@@ -161,6 +161,9 @@ export class S3FileStore implements FileStore {
       partSize: this.#partSize,
       queueSize: this.#queueSize,
     }).done();
+  }
+
+  async deleteDirect(key: string): Promise<void> {
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: `bench/${key}` }));
   }
 

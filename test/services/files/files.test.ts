@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileSharing } from '../../../edge/files/FileSharing';
+import { loadFilesConfig } from '../../../edge/files/filesConfig';
+import { InternalTokens } from '../../../lib/auth/internal';
+import { KeySet } from '../../../lib/auth/keys';
+import { createKafka } from '../../../lib/kafka';
+import { createRedisCluster, roomKey } from '../../../lib/redis';
 import { type EdgeProcess, Mesh, startEdges } from '../../../regions/launcher';
 import { devToken } from '../../support/liveMesh';
 import { SignalingTestClient } from '../../support/SignalingTestClient';
@@ -306,7 +313,6 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
       const elf = Buffer.concat([Buffer.from('7f454c46020101000000000000000000', 'hex'), randomBytes(4000)]);
       await refused(upload(seoul, t, 'tool.bin', elf), 415, 'TYPE_REFUSED');
       await refused(upload(seoul, t, 'empty.txt', Buffer.alloc(0)), 400, 'EMPTY');
-      const { Readable } = await import('node:stream');
       await refused(upload(seoul, t, 'empty.txt', Readable.from([])), 400, 'EMPTY');
     });
 
@@ -357,5 +363,62 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
       }
       await refused(upload(seoul, t, 'one-more.txt', Buffer.from('one more')), 429, 'RATE_LIMITED');
     });
+  });
+});
+
+describe('retention', () => {
+  it('removes the files of a room nobody is in once the retention has passed, and keeps an active room’s', async () => {
+    const seoul = mesh.info.regions.seoul!;
+    const redis = createRedisCluster(seoul.redis!.nodes.map((n) => ({ host: n.host, port: n.port })));
+    const kafka = createKafka({ brokers: seoul.kafka!.bootstrap, clientId: 'files-retention-test' });
+    const dir = join(mesh.dir, 'retention-store');
+    const posted: string[] = [];
+    const sharing = await FileSharing.start({
+      config: {
+        ...loadFilesConfig({
+          MEETVIEW_REGION: 'seoul',
+          MEETVIEW_FILES_DIR: dir,
+          MEETVIEW_FILES_RETENTION_S: '1',
+        }),
+      },
+      region: 'seoul',
+      node: 'seoul-retention-test',
+      redis,
+      kafka,
+      internalTokens: new InternalTokens(KeySet.parse(`t1:${'r'.repeat(48)}`)),
+      postOffer: async (room, _about, text) => {
+        posted.push(`${room}: ${text}`);
+      },
+    });
+    try {
+      const quiet = 'retention-quiet';
+      const busy = 'retention-busy';
+      const from = { identity: 'rae', name: 'Rae' };
+      const put = (room: string, text: string) =>
+        sharing.service.upload({
+          room,
+          from,
+          name: `${text}.txt`,
+          declaredType: 'text/plain',
+          contentLength: undefined,
+          body: Readable.from([Buffer.from(text)]),
+        });
+      const a = await put(quiet, 'quiet room notes');
+      const b = await put(busy, 'busy room notes');
+      expect(posted).toHaveLength(2);
+      await redis.hset(roomKey(busy, 'participants'), 'someone', '{}');
+      await new Promise((r) => setTimeout(r, 1200));
+      const expired = await sharing.sweep();
+      expect(expired).toContain(quiet);
+      expect(expired).not.toContain(busy);
+      await expect(sharing.service.localMeta(quiet, a.id)).rejects.toThrow(/no file/);
+      expect(await sharing.service.store.size(a.sha256)).toBeUndefined();
+      expect((await sharing.service.localMeta(busy, b.id)).sha256).toBe(b.sha256);
+      expect(await sharing.service.store.size(b.sha256)).toBe(b.size);
+      await redis.del(roomKey(busy, 'participants'));
+    } finally {
+      await sharing.close();
+      redis.disconnect();
+    }
   });
 });

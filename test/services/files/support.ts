@@ -135,13 +135,26 @@ export function upload(
       req.end(body);
       return;
     }
-    body.on('data', (c: Buffer) => {
-      sent += c.length;
-      if (!req.write(c)) body.pause();
+    // Like curl, and unlike a bare pipe(), the writer yields between chunks so an early answer (a
+    // refusal mid-body) is read and stops the sending before the edge closes the connection.
+    let answered = false;
+    req.once('response', () => {
+      answered = true;
     });
-    req.on('drain', () => body.resume());
-    body.on('end', () => req.end());
-    body.on('error', (err) => req.destroy(err));
+    void (async () => {
+      try {
+        for await (const c of body) {
+          if (answered || req.destroyed) return;
+          sent += (c as Buffer).length;
+          if (!req.write(c)) await new Promise((r) => req.once('drain', r));
+          await new Promise((r) => setImmediate(r));
+        }
+        req.end();
+      } catch (err) {
+        // The body is destroyed once the answer came; only an earlier failure ends the request.
+        if (!answered) req.destroy(err as Error);
+      }
+    })();
   });
 }
 
