@@ -179,7 +179,7 @@ export class EdgeNode {
       devTokens: config.devTokens,
       wsUrl: (token) => `${toWs(this.url)}/rtc?token=${encodeURIComponent(token)}`,
       connection: {
-        rate: { perSecond: 50, burst: 100 },
+        rate: config.signalingRate ?? { perSecond: 50, burst: 100 },
         redirectUrl: (nodeUrl) => `${toWs(nodeUrl)}/rtc`,
       },
       health: {

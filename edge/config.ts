@@ -31,6 +31,11 @@ const EnvSchema = z.object({
   MEETVIEW_PLACEMENT: z.enum(['home', 'local']).default('home'),
   MEETVIEW_MESH_FILE: z.string().optional(),
   MEETVIEW_WEB_DIR: z.string().optional(),
+  /** "perSecond:burst" of the frames one signaling socket may send (benchmarks raise it). */
+  MEETVIEW_SIGNALING_RATE: z
+    .string()
+    .regex(/^\d+(\.\d+)?:\d+$/, 'expected "perSecond:burst", e.g. 50:100')
+    .default('50:100'),
   /** "perSecond:burst" of each participant's chat sends (benchmarks raise it). */
   MEETVIEW_CHAT_RATE: z
     .string()
@@ -64,6 +69,8 @@ export interface EdgeConfig {
   webDir: string | undefined;
   /** Each participant's chat send rate (MEETVIEW_CHAT_RATE); unset means the default 5/s, burst 20. */
   chatRate?: { perSecond: number; burst: number };
+  /** Frames per second and burst one signaling socket may send (MEETVIEW_SIGNALING_RATE); default 50/s, 100. */
+  signalingRate?: { perSecond: number; burst: number };
   /** File sharing (MEETVIEW_FILES_*, MEETVIEW_S3_*, MEETVIEW_REGION_EDGES); unset: filesystem in the temp dir. */
   files?: FilesConfig;
 }
@@ -94,12 +101,15 @@ export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig
     kafkaBrokers: kafkaBrokers(e.MEETVIEW_REGION, e.MEETVIEW_KAFKA_BROKERS, e.MEETVIEW_MESH_FILE),
     placement: e.MEETVIEW_PLACEMENT,
     webDir: e.MEETVIEW_WEB_DIR,
-    chatRate: {
-      perSecond: Number(e.MEETVIEW_CHAT_RATE.split(':')[0]),
-      burst: Number(e.MEETVIEW_CHAT_RATE.split(':')[1]),
-    },
+    chatRate: rate(e.MEETVIEW_CHAT_RATE),
+    signalingRate: rate(e.MEETVIEW_SIGNALING_RATE),
     files: loadFilesConfig(env),
   };
+}
+
+function rate(spec: string): { perSecond: number; burst: number } {
+  const [perSecond, burst] = spec.split(':').map(Number) as [number, number];
+  return { perSecond, burst };
 }
 
 function redisNodes(region: string, list: string | undefined, meshFile: string | undefined) {

@@ -42,7 +42,8 @@ export class BenchMesh {
       const edges = await startEdges(mesh, {
         placement: 'local',
         edgesPerRegion: 2,
-        env: { MEETVIEW_CHAT_RATE: options.chatRate, ...prof },
+        // The benchmark's clients are load generators: the per-socket frame limit must not shape the load.
+        env: { MEETVIEW_CHAT_RATE: options.chatRate, MEETVIEW_SIGNALING_RATE: '1000:2000', ...prof },
       });
       const peers: BenchMesh['peers'] = [];
       if (options.peer) {

@@ -7,7 +7,7 @@
  *   npx tsx bench/chat/seed.ts [--counts 1000,10000,100000] [--senders 8] [--receivers 2]
  *                              [--rate 45] [--out bench/chat/results] [--port-base 23000]
  *
- * Each sender sends at --rate messages/s (the signaling socket allows 50 frames/s per connection),
+ * Each sender sends at --rate messages/s (the bench edges allow 1000 frames/s per socket, MEETVIEW_SIGNALING_RATE),
  * so N messages take about N / (senders × rate) seconds to send.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
