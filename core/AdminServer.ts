@@ -11,6 +11,7 @@ import { createAdminService } from './admin/AdminService';
 import type { AdminConfig } from './config';
 import { Directory } from './directory/Directory';
 import { EventFeed } from './directory/EventFeed';
+import { qualifyDescriptors } from './reflectionDescriptors';
 import { EdgeControl } from './regions/EdgeControl';
 import { RegionNodes } from './regions/RegionNodes';
 
@@ -82,7 +83,7 @@ export class AdminServer {
         defaults: true,
       },
     );
-    new ReflectionService(definition).addToServer(this.#server);
+    new ReflectionService(qualifyDescriptors(definition)).addToServer(this.#server);
     this.#health = new HealthImplementation({ '': 'NOT_SERVING', [ADMIN_SERVICE]: 'NOT_SERVING' });
     this.#health.addToServer(this.#server);
   }

@@ -368,31 +368,34 @@ describe('Admin API across two regions', () => {
           stderr: e.stderr,
         }),
       );
-    const rooms = await cli(['rooms', '--json']);
+    // Each run is a fresh process (tsx compiles on start): run them side by side.
+    const viewer = { MEETVIEW_API_KEY: 'viewer', MEETVIEW_API_SECRET: READ_SECRET };
+    const [rooms, nodes, token, table, missing, denied, wrong, down, usage] = await Promise.all([
+      cli(['rooms', '--json']),
+      cli(['nodes', '--json']),
+      cli(['token', 'create', '--room', 'r1', '--identity', 'x', '--json']),
+      cli(['participants', 'standup']),
+      cli(['room', 'nope', '--json']),
+      cli(['close', 'standup'], viewer),
+      cli(['rooms'], { MEETVIEW_API_SECRET: READ_SECRET }),
+      cli(['rooms'], { MEETVIEW_ADMIN: '127.0.0.1:1' }),
+      cli(['frobnicate']),
+    ]);
     expect(rooms.code).toBe(0);
     const parsed = JSON.parse(rooms.stdout) as { rooms: { name: string; participants: number }[] };
     expect(parsed.rooms.find((r) => r.name === 'standup')?.participants).toBe(2);
-    const nodes = JSON.parse((await cli(['nodes', '--json'])).stdout) as { nodes: unknown[] };
-    expect(nodes.nodes).toHaveLength(4);
-    const token = JSON.parse(
-      (await cli(['token', 'create', '--room', 'r1', '--identity', 'x', '--json'])).stdout,
-    );
-    expect(token.token).toMatch(/^ey/);
-    const table = await cli(['participants', 'standup']);
+    expect((JSON.parse(nodes.stdout) as { nodes: unknown[] }).nodes).toHaveLength(4);
+    expect(JSON.parse(token.stdout).token).toMatch(/^ey/);
     expect(table.stdout).toMatch(/^IDENTITY\s+NAME\s+REGION/);
     expect(table.stdout).toContain('alice');
-    expect((await cli(['room', 'nope', '--json'])).code).toBe(4);
-    const denied = await cli(['close', 'standup'], {
-      MEETVIEW_API_KEY: 'viewer',
-      MEETVIEW_API_SECRET: READ_SECRET,
-    });
+    expect(missing.code).toBe(4);
+    expect(JSON.parse(missing.stderr).error.code).toBe('NOT_FOUND');
     expect(denied.code).toBe(3);
     expect(denied.stderr).toContain('admin');
-    const wrong = await cli(['rooms'], { MEETVIEW_API_SECRET: READ_SECRET });
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).not.toContain(READ_SECRET);
-    const down = await cli(['rooms'], { MEETVIEW_ADMIN: '127.0.0.1:1', MEETVIEW_API_SECRET: ADMIN_SECRET });
     expect(down.code).toBe(5);
-    expect((await cli(['frobnicate'])).code).toBe(2);
+    expect(down.stderr).toContain('is the Admin API running');
+    expect(usage.code).toBe(2);
   });
 });
