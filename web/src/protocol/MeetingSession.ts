@@ -66,6 +66,13 @@ export interface JoinOptions {
  * Detects the browser's handler and loads a Device with the router's capabilities: tens to hundreds of
  * milliseconds (it probes an RTCPeerConnection), so the app starts it before the person presses Join.
  */
+/** How long publishing waits for the receive side to connect at join (see #build). */
+const RECEIVE_FIRST_MS = 600;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export async function loadDevice(routerRtpCapabilities: unknown): Promise<Device> {
   const device = await Device.factory();
   await device.load({ routerRtpCapabilities: routerRtpCapabilities as ms.RtpCapabilities });
@@ -525,15 +532,49 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
           ]);
         })
       : Promise.resolve();
+    // Receive first: while the receive transport connects and the first remote frames decode, our own
+    // camera's encoder and second ICE/DTLS handshake would compete for the same CPU. Publishing waits
+    // for that connection, RECEIVE_FIRST_MS at most (and not at all when there is nothing to receive).
+    const receiveFirst =
+      grants.subscribe && snap.tracks.some((t) => t.identity !== snap.self.identity)
+        ? Promise.race([
+            receiving.then(
+              () => this.#recvConnected(),
+              () => undefined,
+            ),
+            sleep(RECEIVE_FIRST_MS),
+          ])
+        : Promise.resolve();
     const sending = publish
-      ? this.#createTransport('send', generation, prepared('send')).then(async (t) => {
-          if (generation !== this.#generation) return t.close();
-          this.#send = t;
-          await Promise.all([this.#produce('microphone'), this.#produce('camera'), this.#produce('screen')]);
-        })
+      ? receiveFirst
+          .then(() => this.#createTransport('send', generation, prepared('send')))
+          .then(async (t) => {
+            if (generation !== this.#generation) return t.close();
+            this.#send = t;
+            await Promise.all([
+              this.#produce('microphone'),
+              this.#produce('camera'),
+              this.#produce('screen'),
+            ]);
+          })
       : Promise.resolve();
     await Promise.all([receiving, sending]);
     performance.mark('meetview:transports');
+  }
+
+  /** Resolves when the receive transport is connected (or is gone). */
+  #recvConnected(): Promise<void> {
+    const t = this.#recv;
+    if (!t || t.closed || t.connectionState === 'connected') return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (state: string) => {
+        if (state === 'connected' || state === 'failed' || state === 'closed') {
+          t.off('connectionstatechange', check);
+          resolve();
+        }
+      };
+      t.on('connectionstatechange', check);
+    });
   }
 
   /** The server kept our session through a dropped socket: restart ICE, keep producers and consumers. */
