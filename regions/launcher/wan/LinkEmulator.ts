@@ -35,6 +35,8 @@ export interface LinkEmulatorOptions {
   controlSocket: string;
   logFile: string;
   cwd: string;
+  /** Go scheduler threads (default 1: the read loop and the delivery goroutines hand packets over without waking other threads). */
+  maxProcs?: number;
 }
 
 export type LinkEmulatorEvents = {
@@ -57,6 +59,7 @@ export class LinkEmulator extends TypedEmitter<LinkEmulatorEvents> {
       command: o.binary,
       args: ['-tun', 'tun0', '-control', o.controlSocket, '-config', o.config],
       netns: o.netns,
+      env: { GOMAXPROCS: String(o.maxProcs ?? 1) },
       cwd: o.cwd,
       logFile: o.logFile,
       ready: async () => (await this.request({ op: 'ping' })).ok === true,

@@ -89,6 +89,11 @@ async function tcpPing(o) {
   socket.destroy();
   return { sent: o.count, received: rttMs.length, rttMs, connectMs };
 }
+/** Exits once the line is written: stdout to a pipe is asynchronous, and exit() would cut it short. */
+function printAndExit(result) {
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
 async function main() {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -134,8 +139,7 @@ async function main() {
         size: n(values.size),
         waitMs: n(values['wait-ms']),
       });
-      console.log(JSON.stringify(result));
-      process.exit(0);
+      printAndExit(result);
       return;
     }
     case 'tcp-ping': {
@@ -144,8 +148,7 @@ async function main() {
         count: n(values.count),
         timeoutMs: n(values['timeout-ms']),
       });
-      console.log(JSON.stringify(result));
-      process.exit(0);
+      printAndExit(result);
       return;
     }
     default:
