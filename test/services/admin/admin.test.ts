@@ -186,6 +186,31 @@ describe('Admin API across two regions', () => {
     );
   });
 
+  it('UpdateGrants takes effect on the next action; MuteTrack reaches the edge and refuses an unknown track', async () => {
+    const nick = await join('grants-room', 'nick', 'frankfurt');
+    await eventually(
+      async () => (await reader.call('getRoom', { room: 'grants-room' })).room?.participants === 1,
+    );
+    expect(await outcome(nick.client.request('chat.send', { text: 'before' }))).toBe('ok');
+    await admin.call('updateGrants', {
+      room: 'grants-room',
+      identity: 'nick',
+      grants: { join: true, publish: true, subscribe: true, chat: false, files: true, admin: false },
+    });
+    expect(await outcome(nick.client.request('chat.send', { text: 'after' }))).toBe('FORBIDDEN');
+    expect(
+      await admin.code('muteTrack', {
+        room: 'grants-room',
+        identity: 'nick',
+        producerId: 'no-such-track',
+        muted: true,
+      }),
+    ).toBe(status.NOT_FOUND);
+    expect(
+      await admin.code('muteTrack', { room: 'grants-room', identity: 'nick', producerId: '', muted: true }),
+    ).toBe(status.INVALID_ARGUMENT);
+  });
+
   it('DrainNode sends new rooms elsewhere while the node keeps its rooms', async () => {
     const ivan = await join('keeps-going', 'ivan', 'seoul');
     const drained = ivan.node;
