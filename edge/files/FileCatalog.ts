@@ -42,10 +42,13 @@ export class FileCatalog {
    * participant and the room still have.
    */
   async admit(room: string, identity: string): Promise<number> {
-    const rateKey = roomKey(room, 'files', 'rate', encodeURIComponent(identity), String(minute()));
-    const [[, started]] = (await this.#redis.multi().incr(rateKey).expire(rateKey, 120).exec()) as [
-      [unknown, number],
-    ];
+    // A window of one minute from the participant's first upload in it.
+    const rateKey = roomKey(room, 'files', 'rate', encodeURIComponent(identity));
+    const [, [, started]] = (await this.#redis
+      .multi()
+      .set(rateKey, 0, 'EX', 60, 'NX')
+      .incr(rateKey)
+      .exec()) as [unknown, [unknown, number]];
     if (started > this.#quotas.uploadsPerMinute)
       throw new FileError(
         'RATE_LIMITED',
@@ -153,8 +156,4 @@ export class FileCatalog {
 
 function blobKey(sha256: string): string {
   return `files:blob:{${sha256}}`;
-}
-
-function minute(): number {
-  return Math.floor(Date.now() / 60_000);
 }

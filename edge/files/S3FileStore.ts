@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import {
-  CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -23,13 +23,15 @@ export interface S3StoreOptions {
   queueSize?: number;
 }
 
-/** Largest object a single CopyObject copies; the edge's size limit must stay below it. */
-export const S3_MAX_COPY_BYTES = 5 * 1024 ** 3;
+/** The largest file this store takes (5 GiB: within every S3-compatible store's single-object limits). */
+export const S3_MAX_BYTES = 5 * 1024 ** 3;
 
 /**
- * Blobs as objects `blobs/<sha256>` in one bucket of an S3-compatible store. An upload streams into a
- * multipart upload of `staging/<random>`; its commit copies it to its hash name server-side (or keeps
- * the existing blob) and deletes the staged object.
+ * Blobs in one bucket of an S3-compatible store. An upload streams into a multipart upload of
+ * `objects/<random>` (its hash is known only at the end, and S3 cannot rename); the commit writes the
+ * empty pointer object `blobs/<sha256>` naming it (metadata `object` and `size`), or deletes the new
+ * object when that content is already stored. A read is a HEAD of the pointer and a GET. Copying each
+ * upload to its hash name server-side instead doubled the upload time of large files.
  */
 export class S3FileStore implements FileStore {
   readonly kind = 's3' as const;
@@ -71,7 +73,7 @@ export class S3FileStore implements FileStore {
   }
 
   async stage(): Promise<StagedBlob> {
-    const key = `staging/${Date.now()}-${randomBytes(8).toString('hex')}`;
+    const key = `${OBJECTS}${Date.now()}-${randomBytes(8).toString('hex')}`;
     const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
     const upload = new Upload({
       client: this.#client,
@@ -83,6 +85,8 @@ export class S3FileStore implements FileStore {
     const done = upload.done().then(() => undefined);
     done.catch(() => undefined);
     let settled = false;
+    const drop = () =>
+      this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })).catch(() => undefined);
     return {
       sink,
       finished: () => done,
@@ -90,21 +94,20 @@ export class S3FileStore implements FileStore {
         assertSha256(sha256);
         await done;
         settled = true;
-        try {
-          if ((await this.size(sha256)) === undefined) {
-            await this.#client.send(
-              new CopyObjectCommand({
-                Bucket: this.#bucket,
-                Key: blobKey(sha256),
-                CopySource: `${this.#bucket}/${key}`,
-              }),
-            );
-          }
-        } finally {
-          await this.#client
-            .send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }))
-            .catch(() => undefined);
+        // Same content already stored: keep the existing blob (files are stored once).
+        if (await this.#pointer(sha256)) {
+          await drop();
+          return;
         }
+        const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+        await this.#client.send(
+          new PutObjectCommand({
+            Bucket: this.#bucket,
+            Key: blobKey(sha256),
+            Body: '',
+            Metadata: { object: key, size: String(head.ContentLength ?? 0) },
+          }),
+        );
       },
       abort: async () => {
         if (settled) return;
@@ -113,33 +116,24 @@ export class S3FileStore implements FileStore {
         await upload.abort().catch(() => undefined);
         await done.catch(() => undefined);
         // A small body may have gone as one PutObject before the abort.
-        await this.#client
-          .send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }))
-          .catch(() => undefined);
+        await drop();
       },
     };
   }
 
   async size(sha256: string): Promise<number | undefined> {
     assertSha256(sha256);
-    try {
-      const head = await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.#bucket, Key: blobKey(sha256) }),
-      );
-      return head.ContentLength;
-    } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) return undefined;
-      throw err;
-    }
+    return (await this.#pointer(sha256))?.size;
   }
 
   async read(sha256: string, range?: ByteRange): Promise<Readable> {
     assertSha256(sha256);
+    const pointer = await this.#pointer(sha256);
+    if (!pointer) throw new Error(`no blob ${sha256} in bucket ${this.#bucket}`);
     const out = await this.#client.send(
       new GetObjectCommand({
         Bucket: this.#bucket,
-        Key: blobKey(sha256),
+        Key: pointer.object,
         ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
       }),
     );
@@ -150,7 +144,25 @@ export class S3FileStore implements FileStore {
 
   async delete(sha256: string): Promise<void> {
     assertSha256(sha256);
+    const pointer = await this.#pointer(sha256);
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: blobKey(sha256) }));
+    if (pointer)
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: pointer.object }));
+  }
+
+  async #pointer(sha256: string): Promise<{ object: string; size: number } | undefined> {
+    try {
+      const head = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#bucket, Key: blobKey(sha256) }),
+      );
+      const object = head.Metadata?.object;
+      if (!object?.startsWith(OBJECTS)) return undefined;
+      return { object, size: Number(head.Metadata?.size ?? 0) };
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return undefined;
+      throw err;
+    }
   }
 
   /** Writes a stream straight to `bench/<key>` with the same multipart settings (benchmarks compare the edge with this). */
@@ -171,6 +183,9 @@ export class S3FileStore implements FileStore {
     this.#client.destroy();
   }
 }
+
+/** Where uploads stream to; a committed one stays there, named by its pointer. */
+const OBJECTS = 'objects/';
 
 function blobKey(sha256: string): string {
   return `blobs/${sha256}`;

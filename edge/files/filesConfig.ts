@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { FileQuotas } from './FileCatalog';
 import { parseRegionEdges } from './RemoteFiles';
-import { S3_MAX_COPY_BYTES } from './S3FileStore';
+import { S3_MAX_BYTES } from './S3FileStore';
 
 export interface FilesConfig {
   backend:
@@ -88,15 +88,16 @@ export function loadFilesConfig(env: NodeJS.ProcessEnv): FilesConfig {
     ).filter((k) => !e[k]);
     if (missing.length)
       throw new Error(`file sharing configuration: the s3 backend needs ${missing.join(', ')}`);
-    if (e.MEETVIEW_FILES_MAX_BYTES > S3_MAX_COPY_BYTES)
+    if (e.MEETVIEW_FILES_MAX_BYTES > S3_MAX_BYTES)
       throw new Error(
-        'file sharing configuration: MEETVIEW_FILES_MAX_BYTES is above 5 GiB, the S3 copy limit',
+        'file sharing configuration: MEETVIEW_FILES_MAX_BYTES is above 5 GiB, the S3 backend limit',
       );
     backend = {
       kind: 's3',
       endpoint: e.MEETVIEW_S3_ENDPOINT!,
       region: e.MEETVIEW_S3_REGION,
-      bucket: e.MEETVIEW_S3_BUCKET!,
+      // `{region}` in the bucket name lets one S3 endpoint hold each region's bucket (local mesh, tests).
+      bucket: e.MEETVIEW_S3_BUCKET!.replaceAll('{region}', e.MEETVIEW_REGION),
       accessKeyId: e.MEETVIEW_S3_ACCESS_KEY!,
       secretAccessKey: e.MEETVIEW_S3_SECRET_KEY!,
     };

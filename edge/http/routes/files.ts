@@ -41,9 +41,7 @@ export function fileRoutes(deps: FileRoutesDeps) {
 
   app.onError((err, c) => {
     if (err instanceof FileError) {
-      const headers: Record<string, string> = {};
-      if (err.closeConnection) headers.connection = 'close';
-      return c.json({ error: { code: err.code, message: err.message } }, err.status as 400, headers);
+      return c.json({ error: { code: err.code, message: err.message } }, err.status as 400);
     }
     if (err instanceof TokenError) return c.json({ error: { code: err.code, message: err.message } }, 401);
     console.error(`[files] ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? err}`);
@@ -66,22 +64,18 @@ export function fileRoutes(deps: FileRoutesDeps) {
     if (contentLength !== undefined && !Number.isSafeInteger(contentLength))
       throw new FileError('BAD_REQUEST', 'bad Content-Length');
     const body = requestBody(c);
-    try {
-      const meta = await service.upload({
-        room: claims.room,
-        from: { identity: claims.identity, name: claims.name },
-        name,
-        declaredType: c.req.header('content-type'),
-        contentLength,
-        body,
-      });
-      return c.json({ file: meta }, 201);
-    } catch (err) {
-      // Refused before or during the body: the answer goes out with Connection: close and Node drops the
-      // rest of the body with the connection (destroying the request here would lose the answer).
-      if (err instanceof FileError && !body.readableEnded) err.closeConnection = true;
-      throw err;
-    }
+    // A refusal before or during the body is answered at once and the rest is not stored. The connection
+    // is left open: the server then discards a bounded amount of what is still in flight (64 MiB or
+    // 500 ms) before closing, so the client reads the answer instead of a reset.
+    const meta = await service.upload({
+      room: claims.room,
+      from: { identity: claims.identity, name: claims.name },
+      name,
+      declaredType: c.req.header('content-type'),
+      contentLength,
+      body,
+    });
+    return c.json({ file: meta }, 201);
   });
 
   app.get('/api/files', async (c) => {

@@ -1,7 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileSharing } from '../../../edge/files/FileSharing';
 import { loadFilesConfig } from '../../../edge/files/filesConfig';
@@ -102,12 +107,20 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
       (
         (await s3!.send(new ListObjectsV2Command({ Bucket: bucket(region), Prefix: prefix }))).Contents ?? []
       ).map((o) => o.Key!);
+    // Uploads stream to objects/…; a committed one is named by a pointer blobs/<sha256>. An object no
+    // pointer names is a leftover.
+    const blobs = await list('blobs/');
+    const named = new Set(
+      await Promise.all(
+        blobs.map(
+          async (key) =>
+            (await s3!.send(new HeadObjectCommand({ Bucket: bucket(region), Key: key }))).Metadata?.object,
+        ),
+      ),
+    );
+    const staging = (await list('objects/')).filter((key) => !named.has(key));
     const mp = await s3!.send(new ListMultipartUploadsCommand({ Bucket: bucket(region) }));
-    return {
-      staging: await list('staging/'),
-      blobs: await list('blobs/'),
-      multipart: mp.Uploads?.length ?? 0,
-    };
+    return { staging, blobs, multipart: mp.Uploads?.length ?? 0 };
   }
 
   it('uploads and downloads identical bytes, with safe headers, a Range slice, and one copy per content', async () => {
