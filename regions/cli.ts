@@ -129,7 +129,8 @@ async function down(name: string): Promise<void> {
 /** Something accepts connections on the port, on loopback or (the emulated WAN) on a site's address. */
 async function isListening(port: number, hosts: readonly string[]): Promise<boolean> {
   if (hosts.length === 0) return !(await isPortFree(port));
-  const tries = hosts.map(
+  // Services of the launcher's own namespace (e.g. the core's API) still listen on loopback.
+  const tries = [...hosts, '127.0.0.1'].map(
     (host) =>
       new Promise<boolean>((resolve) => {
         const socket = createConnection({ host, port, timeout: 1000 });
