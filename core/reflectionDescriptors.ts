@@ -19,6 +19,7 @@ export function qualifyDescriptors(definition: PackageDefinition): PackageDefini
       const file = fromBinary(FileDescriptorProtoSchema, bin);
       if (!files.has(file.name)) files.set(file.name, file);
     }
+  for (const file of files.values()) nameMapEntries(file.messageType);
   // Every fully qualified type name, and the file that defines it.
   const symbols = new Map<string, string>();
   for (const file of files.values()) {
@@ -79,4 +80,25 @@ export function qualifyDescriptors(definition: PackageDefinition): PackageDefini
     out[name] = (fixed ? { ...entry, fileDescriptorProtos: fixed } : entry) as typeof entry;
   }
   return out;
+}
+
+/**
+ * protobufjs names a map field's entry type after the field ("Statuses"); protoc and Go require
+ * "<CamelField>Entry" ("StatusesEntry").
+ */
+function nameMapEntries(messages: DescriptorProto[]): void {
+  for (const m of messages) {
+    for (const nested of m.nestedType) {
+      if (!nested.options?.mapEntry) continue;
+      const field = m.field.find((f) => f.typeName === nested.name || f.typeName.endsWith(`.${nested.name}`));
+      if (!field) continue;
+      const name = `${field.name
+        .split('_')
+        .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+        .join('')}Entry`;
+      field.typeName = field.typeName.slice(0, field.typeName.length - nested.name.length) + name;
+      nested.name = name;
+    }
+    nameMapEntries(m.nestedType);
+  }
 }
