@@ -349,8 +349,11 @@ describe('Admin API across two regions', () => {
   });
 
   it('grpcurl lists and calls the service through reflection', async () => {
-    const grpcurl = [joinPath(homedir(), '.cache', 'meetview', 'bin', 'grpcurl')].find(existsSync);
-    if (!grpcurl) throw new Error('grpcurl is not installed: run scripts/grpcurl/install.sh (needs Go)');
+    // Where scripts/grpcurl/install.sh puts it (MEETVIEW_BIN_DIR, default ~/.cache/meetview/bin).
+    const binDir = process.env.MEETVIEW_BIN_DIR ?? joinPath(homedir(), '.cache', 'meetview', 'bin');
+    const grpcurl = joinPath(binDir, 'grpcurl');
+    if (!existsSync(grpcurl))
+      throw new Error(`grpcurl is not installed in ${binDir}: run scripts/grpcurl/install.sh (needs Go)`);
     const list = await run(grpcurl, ['-plaintext', core.admin, 'list']);
     expect(list.stdout).toContain('meetview.admin.v1.AdminService');
     expect(list.stdout).toContain('grpc.health.v1.Health');
