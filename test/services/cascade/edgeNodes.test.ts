@@ -1,6 +1,7 @@
 import { credentials, Metadata, status } from '@grpc/grpc-js';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RelayDirectory } from '../../../edge/cascade/RelayDirectory';
 import type { EdgeNode } from '../../../edge/EdgeNode';
 import { PlainRtpEndpoint } from '../../../edge/media/PlainRtpEndpoint';
 import { RtpSourceProcess } from '../../../edge/media/RtpSourceProcess';
@@ -117,5 +118,25 @@ describe('cascade between two EdgeNodes', () => {
       edge2.pool.getRoom('cascade-edges') ?? (await edge2.pool.createRoom({ roomId: 'cascade-edges' }));
     const err = await edge2.pipes.acquire({ room, producerId: 'gone', source }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: status.NOT_FOUND });
+  });
+
+  it('elects one relay per track and region in Redis: the first claim wins, expiry hands it over', async () => {
+    const directory = new RelayDirectory(redis, REGION, { ttlMs: 400 });
+    const room = 'relay-room';
+    expect(await directory.relayOf(room, 'p1')).toBeUndefined();
+    expect(await directory.claim(room, 'p1', 'seoul-edge-2')).toEqual({ relay: 'seoul-edge-2', mine: true });
+    // Another edge of the region pipes from the relay instead of the origin.
+    expect(await directory.claim(room, 'p1', 'seoul-edge-3')).toEqual({ relay: 'seoul-edge-2', mine: false });
+    // Only the holder extends or releases the claim.
+    expect(await directory.refresh(room, 'p1', 'seoul-edge-3')).toBe(false);
+    expect(await directory.refresh(room, 'p1', 'seoul-edge-2')).toBe(true);
+    await directory.release(room, 'p1', 'seoul-edge-3');
+    expect(await directory.relayOf(room, 'p1')).toBe('seoul-edge-2');
+    await directory.release(room, 'p1', 'seoul-edge-2');
+    expect(await directory.relayOf(room, 'p1')).toBeUndefined();
+    // A relay that stops refreshing (it died) loses the claim after its lease time.
+    await directory.claim(room, 'p2', 'seoul-edge-2');
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await directory.claim(room, 'p2', 'seoul-edge-3')).toEqual({ relay: 'seoul-edge-3', mine: true });
   });
 });
