@@ -29,7 +29,7 @@ const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 const MAX_TOKEN_TTL = 24 * 3600;
 /** A watcher this many events behind (its socket not draining) is ended; it resumes from its position. */
-const MAX_WATCH_BACKLOG = 10_000;
+const MAX_WATCH_BACKLOG = 100_000;
 /** Edge load figures beyond the heartbeat are read with this budget per ListNodes. */
 const LOAD_BUDGET_MS = 800;
 
