@@ -1,3 +1,4 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TypedEmitter } from '../../../lib/events/TypedEmitter';
 import type { ManagedProcess } from '../ManagedProcess';
@@ -30,6 +31,28 @@ export type WanEvents = {
   /** The emulator exited on its own: every inter-site path is gone. */
   died: [proc: ManagedProcess, code: number | null, signal: NodeJS.Signals | null];
 };
+
+/**
+ * `<mesh dir>/wan.json`, written once the WAN is up: where each site is, for processes other than
+ * the launcher (a test that runs a probe in a site, a tool that partitions through the control socket).
+ */
+export interface WanInfo {
+  sites: Record<string, { netns: string; address: string }>;
+  /** As configured at start (setLink/partition change the emulator, not this file). */
+  links: { a: string; b: string; rttMs: number; jitterMs: number; loss: number; rateKbps: number }[];
+  /** The emulator's control socket (JSON lines: see linkemu/main.go). */
+  control: string;
+  hostInterface: string;
+}
+
+/** Reads a running mesh's wan.json; null when the mesh runs without the WAN. */
+export function readWanInfo(meshDir: string): WanInfo | null {
+  try {
+    return JSON.parse(readFileSync(join(meshDir, 'wan.json'), 'utf8')) as WanInfo;
+  } catch {
+    return null;
+  }
+}
 
 /** Kills whatever still runs in the namespaces and deletes them (and the host link). Sync: usable on exit. */
 function removeNamespacesSync(names: readonly string[], hostIf: string): void {
@@ -174,6 +197,20 @@ export class Wan extends TypedEmitter<WanEvents> {
       await ip('-n', wan, 'rule', 'add', 'iif', s.wanIf, 'to', p.hostCidr, 'lookup', 'main', 'pref', '100');
       await ip('-n', wan, 'rule', 'add', 'iif', s.wanIf, 'lookup', String(EMULATOR_TABLE), 'pref', '200');
     }
+    const info: WanInfo = {
+      sites: Object.fromEntries(p.sites.map((s) => [s.id, { netns: s.netns, address: s.address }])),
+      links: p.links.map((l) => ({
+        a: l.a,
+        b: l.b,
+        rttMs: l.delayMs * 2,
+        jitterMs: l.jitterMs,
+        loss: l.loss,
+        rateKbps: l.rateKbps,
+      })),
+      control: emulator.controlSocket,
+      hostInterface: p.hostIf,
+    };
+    writeFileSync(join(this.#options.dir, 'wan.json'), `${JSON.stringify(info, null, 2)}\n`);
     this.#progress(
       `${p.sites.map((s) => `${s.id} ${s.address}`).join(', ')} (netns ${netnsPrefix(p.meshName)}*); ` +
         `links ${p.links.map((l) => `${l.a}-${l.b} ${l.delayMs * 2} ms`).join(', ')}`,
@@ -249,6 +286,7 @@ export class Wan extends TypedEmitter<WanEvents> {
 
   async #close(): Promise<void> {
     await this.#emulator?.close();
+    rmSync(join(this.#options.dir, 'wan.json'), { force: true });
     const names = [...this.#created];
     // Anything still inside (a child of a child) would keep its namespace alive.
     const pids = names.flatMap((ns) => netnsPids(ns));

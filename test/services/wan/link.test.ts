@@ -4,6 +4,7 @@ import { Mesh, processesUnder } from '../../../regions/launcher';
 import { isPidAlive } from '../../../regions/launcher/system';
 import { listNetns, wanSupport } from '../../../regions/launcher/wan/netns';
 import { percentile, ping, startEcho } from '../../../regions/launcher/wan/runProbe';
+import { readWanInfo } from '../../../regions/launcher/wan/Wan';
 import { netnsPrefix } from '../../../regions/launcher/wan/WanPlan';
 
 // The emulated WAN on its own (no Redis or Kafka): namespaces, the link emulator, partitions.
@@ -47,6 +48,10 @@ describe('emulated WAN', () => {
       ['core', 'frankfurt', 'seoul', 'wan'].map((s) => `${netnsPrefix(NAME)}${s}`),
     );
     expect(new Set(['seoul', 'frankfurt', 'core'].map((s) => mesh.hostOf(s))).size).toBe(3);
+    // For processes other than the launcher: wan.json says where each site is.
+    const info = readWanInfo(mesh.dir)!;
+    expect(info.sites.seoul).toEqual({ netns: mesh.netnsOf('seoul'), address: mesh.hostOf('seoul') });
+    expect(info.links.find((l) => l.a === 'seoul' && l.b === 'frankfurt')!.rttMs).toBe(80);
     // From the launcher's namespace (the host link) there is no emulated delay.
     const direct = await ping(mesh, null, 'udp', to('seoul'), { count: 20, intervalMs: 10 });
     expect(direct.received).toBe(20);
