@@ -6,8 +6,9 @@
  *
  *   npx tsx bench/files/throughput.ts [--mb 256] [--concurrent 20] [--concurrent-mb 100] [--backends fs,s3]
  *
- * Writes bench/files/results.json and prints a table.
+ * Writes bench/files/results/run-<time>.json and prints the figures.
  */
+import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -118,6 +119,21 @@ function downloadFrom(
 
 const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
 
+/**
+ * The transport's ceiling for a download: a bare Node HTTP server in its own process piping the same
+ * file, read by the same client code. A read straight from the page cache has no socket at all.
+ */
+async function plainHttpDownload(file: string, port: number): Promise<number> {
+  const code = `require('http').createServer((q,s)=>{s.writeHead(200);require('fs').createReadStream(${JSON.stringify(file)},{highWaterMark:1<<20}).pipe(s)}).listen(${port},'127.0.0.1',()=>console.log('up'))`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((r) => child.stdout.once('data', r));
+    return (await downloadFrom(`http://127.0.0.1:${port}/`)).ms;
+  } finally {
+    child.kill();
+  }
+}
+
 async function main() {
   const mesh = await Mesh.start({
     name: 'bench-files',
@@ -166,6 +182,7 @@ async function main() {
         // Straight to the backend, same data, same process as the client.
         let directUpMs: number;
         let directDownMs: number;
+        let plainHttpDownMs: number | undefined;
         if (backend === 'fs') {
           const dir = join(mesh.dir, 'files', 'seoul', 'bench');
           await mkdir(dir, { recursive: true });
@@ -178,6 +195,7 @@ async function main() {
             // read and discard
           }
           directDownMs = performance.now() - t0;
+          plainHttpDownMs = await plainHttpDownload(file, PORT_BASE + 360);
           await rm(dir, { recursive: true, force: true });
         } else {
           const store = await S3FileStore.open({
@@ -189,11 +207,14 @@ async function main() {
           let t0 = performance.now();
           await store.putDirect('direct.bin', source(SIZE));
           directUpMs = performance.now() - t0;
+          // The same client settings as the edge's store (no per-request checksums).
           const client = new S3Client({
             endpoint: versity!.endpoint,
             region: 'us-east-1',
             forcePathStyle: true,
             credentials: S3_KEYS,
+            requestChecksumCalculation: 'WHEN_REQUIRED',
+            responseChecksumValidation: 'WHEN_REQUIRED',
           });
           t0 = performance.now();
           const out = await client.send(
@@ -215,10 +236,15 @@ async function main() {
           edgeUpMiBps: mibps(SIZE, up.ms),
           directDownMiBps: mibps(SIZE, directDownMs),
           edgeDownMiBps: mibps(SIZE, down.ms),
+          ...(plainHttpDownMs ? { plainHttpDownMiBps: mibps(SIZE, plainHttpDownMs) } : {}),
         };
-        const ratios = { up: tp.edgeUpMiBps / tp.directUpMiBps, down: tp.edgeDownMiBps / tp.directDownMiBps };
+        const ratios = {
+          up: tp.edgeUpMiBps / tp.directUpMiBps,
+          down: tp.edgeDownMiBps / tp.directDownMiBps,
+          ...(tp.plainHttpDownMiBps ? { downVsPlainHttp: tp.edgeDownMiBps / tp.plainHttpDownMiBps } : {}),
+        };
         console.log(
-          `throughput ${SIZE / MiB} MiB: up edge ${tp.edgeUpMiBps.toFixed(0)} vs direct ${tp.directUpMiBps.toFixed(0)} MiB/s (${ratios.up.toFixed(2)}), down edge ${tp.edgeDownMiBps.toFixed(0)} vs direct ${tp.directDownMiBps.toFixed(0)} MiB/s (${ratios.down.toFixed(2)})`,
+          `throughput ${SIZE / MiB} MiB: up edge ${tp.edgeUpMiBps.toFixed(0)} vs direct ${tp.directUpMiBps.toFixed(0)} MiB/s (${ratios.up.toFixed(2)}), down edge ${tp.edgeDownMiBps.toFixed(0)} vs direct ${tp.directDownMiBps.toFixed(0)} MiB/s (${ratios.down.toFixed(2)})${tp.plainHttpDownMiBps ? `, plain Node HTTP ${tp.plainHttpDownMiBps.toFixed(0)} MiB/s (edge ${ratios.downVsPlainHttp!.toFixed(2)} of it)` : ''}`,
         );
 
         // Cross-region: a 64 MiB file uploaded in seoul, downloaded twice in frankfurt.
@@ -278,7 +304,10 @@ async function main() {
     await versity?.stop();
     await mesh.stop();
   }
-  const out = new URL('./results.json', import.meta.url);
+  const out = new URL(
+    `./results/run-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+    import.meta.url,
+  );
   await writeFile(out, `${JSON.stringify({ at: new Date().toISOString(), ...results }, null, 2)}\n`);
   console.log(`\nwritten ${out.pathname}`);
 }
