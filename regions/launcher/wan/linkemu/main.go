@@ -54,8 +54,9 @@ type config struct {
 }
 
 type packet struct {
-	data []byte
-	at   time.Time
+	data  []byte
+	at    time.Time
+	epoch uint64 // the direction's epoch when it entered: a partition since then drops it
 }
 
 // direction is one way of one link: a FIFO whose delivery times never decrease, so one goroutine
@@ -73,10 +74,10 @@ type direction struct {
 }
 
 type emulator struct {
-	tun   *os.File
-	sites []site
-	dirs  map[[2]int]*direction
-	byKey map[string]*direction
+	tun         *os.File
+	sites       []site
+	dirs        map[[2]int]*direction
+	byKey       map[string]*direction
 	passthrough atomic.Uint64
 }
 
@@ -138,7 +139,7 @@ func (d *direction) enqueue(pkt []byte) {
 	buf := make([]byte, len(pkt))
 	copy(buf, pkt)
 	select {
-	case d.queue <- packet{data: buf, at: at}:
+	case d.queue <- packet{data: buf, at: at, epoch: d.epoch.Load()}:
 	default:
 		d.queueDrops.Add(1)
 	}
@@ -146,14 +147,13 @@ func (d *direction) enqueue(pkt []byte) {
 
 func (e *emulator) deliver(d *direction) {
 	for p := range d.queue {
-		epoch := d.epoch.Load()
 		if wait := time.Until(p.at); wait > 0 {
 			time.Sleep(wait)
 		}
 		d.mu.Lock()
 		down := d.cfg.Down
 		d.mu.Unlock()
-		if down || d.epoch.Load() != epoch {
+		if down || d.epoch.Load() != p.epoch {
 			d.downDrops.Add(1)
 			continue
 		}
@@ -208,9 +208,9 @@ func openTun(name string) (*os.File, error) {
 }
 
 type request struct {
-	Op   string `json:"op"`
-	A    string `json:"a"`
-	B    string `json:"b"`
+	Op string `json:"op"`
+	A  string `json:"a"`
+	B  string `json:"b"`
 	// "both" (default), "ab" (a to b only) or "ba".
 	Dir string `json:"dir"`
 	linkConfig
