@@ -9,6 +9,7 @@
  * other. Joins for the lag figure are real: clients join rooms through the edges.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ulid } from 'ulid';
@@ -77,8 +78,9 @@ try {
       return p;
     }),
   );
+  results.loadAverageAtStart = loadavg().map((l) => +l.toFixed(1));
   const seedStart = Date.now();
-  const BATCH = 1000;
+  const BATCH = 5000;
   for (let r = 0; r < ROOMS; r += BATCH) {
     await Promise.all(
       REGIONS.map((region, ri) => {
@@ -210,11 +212,17 @@ try {
   admin.close();
   await Promise.all(producers.map((p) => p.disconnect()));
 
+  results.loadAverage = loadavg().map((l) => +l.toFixed(1));
   const dir = join(new URL('.', import.meta.url).pathname, 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `admin-${ROOMS}-rooms.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   log(`results in ${file}`);
+  log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
 } finally {
   await mesh.stop();
 }
