@@ -42,6 +42,10 @@ export function ensureLinkEmulator(onProgress?: (line: string) => void): string 
       timeout: 300_000,
     });
     renameSync(tmp, out);
+    // Builds of older sources are dead weight (a running one keeps its open file).
+    for (const f of readdirSync(join(out, '..')))
+      if (/^meetview-linkemu-[0-9a-f]{12}$/.test(f) && join(out, '..', f) !== out)
+        rmSync(join(out, '..', f), { force: true });
   } catch (error) {
     rmSync(tmp, { force: true });
     const e = error as NodeJS.ErrnoException & { stderr?: Buffer };
