@@ -125,6 +125,9 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
       throw new CascadeError(status.INVALID_ARGUMENT, 'source needs node, region and address');
     if (source.node === this.node)
       throw new CascadeError(status.INVALID_ARGUMENT, `source ${source.node} is this edge: consume locally`);
+    // Already piped into this room (from this source or another): one local copy per remote producer.
+    const held = this.hold(room, producerId);
+    if (held) return held;
     const pipe = this.#pipeFor(room, source);
     let piped = pipe.producers.get(producerId);
     if (!piped) piped = this.#pipeProducer(pipe, producerId, origin);
@@ -410,7 +413,8 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
     piped.closed = true;
     if (pipe.producers.get(piped.producerId) === piped) pipe.producers.delete(piped.producerId);
     if (piped.produced) closeProducer(pipe.room, piped.producerId);
-    if (notifyPeer && pipe.opened && !pipe.closed)
+    // The last producer of a pipe goes with the pipe (ClosePipe below), no separate unpipe.
+    if (notifyPeer && pipe.opened && !pipe.closed && pipe.producers.size > 0)
       void this.#chain(pipe, piped.producerId, () =>
         pipe.link.client.unpipeProducer({ pipeId: pipe.pipeId, producerId: piped.producerId }),
       ).catch(() => undefined);

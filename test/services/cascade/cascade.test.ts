@@ -1,9 +1,12 @@
 import { credentials, Metadata, status } from '@grpc/grpc-js';
 import type { types } from 'mediasoup';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CascadeClient } from '../../../edge/cascade/CascadeClient';
 import { CascadeError } from '../../../edge/cascade/CascadeError';
-import type { RemoteProducerCloseReason } from '../../../edge/cascade/RemoteProducerLease';
+import type {
+  RemoteProducerCloseReason,
+  RemoteProducerLease,
+} from '../../../edge/cascade/RemoteProducerLease';
 import { PlainRtpEndpoint } from '../../../edge/media/PlainRtpEndpoint';
 import type { Room } from '../../../edge/media/Room';
 import { RtpSourceProcess } from '../../../edge/media/RtpSourceProcess';
@@ -86,6 +89,21 @@ describe('cascade: pipes between edges', () => {
     gst = RtpSourceProcess.gstreamerVp8({ ...ingress.local, ssrc: SSRC });
   });
 
+  // Each test starts from no pipes, whatever the previous one left when it failed.
+  const leases: RemoteProducerLease[] = [];
+  async function hold(edge: CascadeEdge, options: Parameters<CascadeEdge['pipes']['acquire']>[0]) {
+    const lease = await edge.pipes.acquire(options);
+    leases.push(lease);
+    return lease;
+  }
+  afterEach(async () => {
+    for (const l of leases.splice(0)) l.release();
+    for (const o of owned.splice(0)) o.close();
+    const deadline = Date.now() + 5000;
+    while ([a1, a2, b1, b2].some((e) => e.service.pipes().length > 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+  });
+
   afterAll(async () => {
     await gst?.stop();
     for (const o of owned) o.close();
@@ -107,9 +125,7 @@ describe('cascade: pipes between edges', () => {
 
   it('carries a producer to consumers on another edge through one pipe, one copy for N viewers', async () => {
     const room = await a2.room(ROOM);
-    const leases = await Promise.all(
-      [1, 2, 3].map(() => a2.pipes.acquire({ room, producerId, source: a1.ref })),
-    );
+    const leases = await Promise.all([1, 2, 3].map(() => hold(a2, { room, producerId, source: a1.ref })));
     // One pipe, one piped producer with three holders, on both sides.
     expect(a2.pipes.pipes()).toEqual([
       expect.objectContaining({ peer: 'A-edge-1', srtp: false, producers: [{ producerId, holders: 3 }] }),
@@ -129,21 +145,29 @@ describe('cascade: pipes between edges', () => {
     const views = await viewers(room, producerId, 3);
     for (const v of views) await v.sink.waitForPackets(60, 20_000, v.ssrc);
 
-    // Bytes over the same 2 s: what crossed the pipe is one copy of what the producer received, while
+    // Bytes over the same 3 s: what crossed the pipe is one copy of what the producer received, while
     // the three viewers together got three.
     const [pipeId] = await a2.pipeTransportIds(ROOM);
-    const sample = async () => ({
-      producer: (await origin.getProducerStats(producerId))[0]!.byteCount,
-      pipe: (await room.getTransportStats(pipeId!))[0]!.rtpBytesReceived,
-      sinks: views.reduce((sum, v) => sum + v.sink.bytes, 0),
-    });
+    // Both workers asked at once, so that the two counters cover (nearly) the same interval.
+    const sample = async () => {
+      const [p, t] = await Promise.all([
+        origin.getProducerStats(producerId),
+        room.getTransportStats(pipeId!),
+      ]);
+      return {
+        producer: p[0]!.byteCount,
+        pipe: t[0]!.rtpBytesReceived,
+        sinks: views.reduce((sum, v) => sum + v.sink.bytes, 0),
+      };
+    };
     const s0 = await sample();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 3000));
     const s1 = await sample();
     const ratio = (s1.pipe - s0.pipe) / (s1.producer - s0.producer);
     expect(s1.pipe - s0.pipe).toBeGreaterThan(10_000);
     expect(ratio).toBeGreaterThan(0.8);
-    expect(ratio).toBeLessThan(1.2);
+    // One copy (the pipe adds ~2 % of header extensions; a second copy would make it 2).
+    expect(ratio).toBeLessThan(1.25);
     expect((s1.sinks - s0.sinks) / (s1.pipe - s0.pipe)).toBeGreaterThan(2.4);
     // The pipe carries no SRTP inside a region.
     expect(pipeTransports.get(pipeId!)!.srtpParameters).toBeUndefined();
@@ -172,8 +196,8 @@ describe('cascade: pipes between edges', () => {
     const bobGst = RtpSourceProcess.gstreamerVp8({ ...ingress.local, ssrc: bobSsrc });
     try {
       const room = await a2.room(ROOM);
-      const lease = await a2.pipes.acquire({ room, producerId: bob.id, source: a1.ref });
-      const second = await a2.pipes.acquire({ room, producerId: bob.id, source: a1.ref });
+      const lease = await hold(a2, { room, producerId: bob.id, source: a1.ref });
+      const second = await hold(a2, { room, producerId: bob.id, source: a1.ref });
       const [view] = await viewers(room, bob.id, 1);
       await view!.sink.waitForPackets(30, 20_000, view!.ssrc);
 
@@ -235,7 +259,7 @@ describe('cascade: pipes between edges', () => {
   it('uses SRTP on a pipe between regions, and relays: a second edge of region B pipes from the first', async () => {
     const roomB1 = await b1.room(ROOM);
     const roomB2 = await b2.room(ROOM);
-    const atB1 = await b1.pipes.acquire({ room: roomB1, producerId, source: a1.ref });
+    const atB1 = await hold(b1, { room: roomB1, producerId, source: a1.ref });
     const [pipeB1] = await b1.pipeTransportIds(ROOM);
     const [pipeA1] = await a1.pipeTransportIds(ROOM);
     // Both ends of the cross-region pipe use SRTP, each with its own key.
@@ -247,7 +271,7 @@ describe('cascade: pipes between edges', () => {
     expect(b1.pipes.pipes()[0]).toMatchObject({ srtp: true, peer: 'A-edge-1' });
 
     // B2 asks B1 (the region's relay), naming the origin; B1 already has a copy.
-    const atB2 = await b2.pipes.acquire({ room: roomB2, producerId, source: b1.ref, origin: a1.ref });
+    const atB2 = await hold(b2, { room: roomB2, producerId, source: b1.ref, origin: a1.ref });
     const [v1] = await viewers(roomB1, producerId, 1);
     const views2 = await viewers(roomB2, producerId, 2);
     for (const v of [v1!, ...views2]) await v.sink.waitForPackets(60, 20_000, v.ssrc);
@@ -280,7 +304,7 @@ describe('cascade: pipes between edges', () => {
   it('relays on demand: a relay that has no copy yet pipes it from the origin first', async () => {
     const roomB2 = await b2.room(ROOM);
     await b1.room(ROOM);
-    const lease = await b2.pipes.acquire({ room: roomB2, producerId, source: b1.ref, origin: a1.ref });
+    const lease = await hold(b2, { room: roomB2, producerId, source: b1.ref, origin: a1.ref });
     const [v] = await viewers(roomB2, producerId, 1);
     await v!.sink.waitForPackets(30, 20_000, v!.ssrc);
     expect(b1.pipes.pipes()).toEqual([
@@ -415,7 +439,7 @@ describe('cascade: pipes between edges', () => {
       const ingress = await PlainRtpEndpoint.create(goneRoom, { peerId: 'carol', comedia: true });
       const carol = await ingress.produce('video', vp8RtpParameters({ ssrc: 7300 }));
       const room = await a2.room(ROOM);
-      const lease = await a2.pipes.acquire({ room, producerId: carol.id, source: gone.ref });
+      const lease = await hold(a2, { room, producerId: carol.id, source: gone.ref });
       const why = new Promise((r) => lease.once('close', r));
       const t0 = Date.now();
       await gone.close();
