@@ -17,6 +17,10 @@ import { RegionNodes } from './regions/RegionNodes';
 
 const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
 const ADMIN_SERVICE = 'meetview.admin.v1.AdminService';
+/** How often the directory is checked against the regions' live nodes. */
+const SWEEP_MS = 5000;
+/** A node absent from its region's heartbeats this long is gone: its participants leave the directory. */
+const NODE_GONE_MS = 30_000;
 
 /**
  * The Admin API process's parts: the room-event feed from the core Kafka and the directory built from
@@ -31,6 +35,8 @@ export class AdminServer {
   readonly #server: Server;
   readonly #health: HealthImplementation;
   #port = 0;
+  #sweep: NodeJS.Timeout | undefined;
+  readonly #absentSince = new Map<string, number>();
   #closed = false;
 
   static async start(config: AdminConfig): Promise<AdminServer> {
@@ -105,6 +111,10 @@ export class AdminServer {
       ),
     );
     await this.feed.start();
+    this.#sweep = setInterval(() => {
+      this.#sweepGoneNodes().catch((err) => console.error(`[core] node sweep: ${(err as Error).message}`));
+    }, SWEEP_MS);
+    this.#sweep.unref();
     this.#health.setStatus('', 'SERVING');
     this.#health.setStatus(ADMIN_SERVICE, 'SERVING');
   }
@@ -112,6 +122,7 @@ export class AdminServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#sweep) clearInterval(this.#sweep);
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.#server.forceShutdown();
@@ -125,5 +136,35 @@ export class AdminServer {
     await this.feed.close();
     this.#control.close();
     this.#nodes.close();
+  }
+
+  // Only regions whose Redis answered are judged: an unreachable region empties nothing.
+  async #sweepGoneNodes(): Promise<void> {
+    const held = this.directory.nodes();
+    const now = Date.now();
+    for (const region of new Set(held.values())) {
+      let live: Set<string>;
+      try {
+        live = new Set((await this.#nodes.live(region)).map((n) => n.id));
+      } catch {
+        continue;
+      }
+      for (const [node, r] of held) {
+        if (r !== region) continue;
+        if (live.has(node)) {
+          this.#absentSince.delete(node);
+          continue;
+        }
+        const since = this.#absentSince.get(node) ?? now;
+        this.#absentSince.set(node, since);
+        if (now - since >= NODE_GONE_MS) {
+          const removed = this.directory.removeNode(node);
+          this.#absentSince.delete(node);
+          console.log(
+            `[core] node ${node} (${region}) is gone: ${removed} participant(s) left the directory`,
+          );
+        }
+      }
+    }
   }
 }

@@ -75,6 +75,22 @@ describe('Directory', () => {
     expect(d.room('r')).toBeUndefined();
   });
 
+  it('forgets the participants of a node that is gone, keeping the room where it lives on', () => {
+    const d = new Directory();
+    d.apply(joined('r', 'a', 'seoul-edge-1'));
+    d.apply(joined('r', 'b', 'frankfurt-edge-1'));
+    d.apply(joined('s', 'c', 'seoul-edge-1'));
+    expect(d.nodes()).toEqual(
+      new Map([
+        ['seoul-edge-1', 'seoul'],
+        ['frankfurt-edge-1', 'frankfurt'],
+      ]),
+    );
+    expect(d.removeNode('seoul-edge-1')).toBe(2);
+    expect([...d.room('r')!.participants.keys()]).toEqual(['b']);
+    expect(d.room('s')).toBeUndefined();
+  });
+
   it('pages in name order', () => {
     const d = new Directory();
     for (const r of ['c', 'a', 'b', 'd']) d.apply(joined(r, 'x', 'seoul-edge-1'));

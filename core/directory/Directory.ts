@@ -97,6 +97,29 @@ export class Directory {
     }
   }
 
+  /** Every node that holds participants, with its region. */
+  nodes(): Map<string, string> {
+    const nodes = new Map<string, string>();
+    for (const room of this.#rooms.values())
+      for (const p of room.participants.values()) nodes.set(p.participant.node, p.participant.region);
+    return nodes;
+  }
+
+  /**
+   * Forgets the participants of a node that is gone (it stopped heartbeating without writing their
+   * "left" events, e.g. it crashed); returns how many.
+   */
+  removeNode(node: string): number {
+    let removed = 0;
+    for (const room of [...this.#rooms.values()])
+      for (const [identity, held] of [...room.participants])
+        if (held.participant.node === node) {
+          this.#remove(room, identity);
+          removed++;
+        }
+    return removed;
+  }
+
   counts(room: DirectoryRoom): RoomCounts {
     const regions = new Set<string>();
     const nodes = new Set<string>();
