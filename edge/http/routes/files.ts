@@ -124,7 +124,14 @@ export function fileRoutes(deps: FileRoutesDeps) {
   });
 
   async function serve(c: Context, meta: FileMeta, localOnly: boolean): Promise<Response> {
-    const range = parseRange(c.req.header('range'), meta.size);
+    let range: ByteRange | undefined;
+    try {
+      range = parseRange(c.req.header('range'), meta.size);
+    } catch (err) {
+      if (!(err instanceof FileError)) throw err;
+      c.header('content-range', `bytes */${meta.size}`);
+      return c.json({ error: { code: err.code, message: err.message } }, 416);
+    }
     const opened = await service.open(meta, range, localOnly);
     const inline = c.req.query('inline') === '1' && PREVIEWABLE.has(meta.type);
     const headers = new Headers({
@@ -149,7 +156,10 @@ export function fileRoutes(deps: FileRoutesDeps) {
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
     if (outgoing) {
       outgoing.writeHead(status, Object.fromEntries(headers));
-      pipeline(opened.stream, outgoing).catch(() => opened.stream.destroy());
+      if (c.req.method === 'HEAD') {
+        opened.stream.destroy();
+        outgoing.end();
+      } else pipeline(opened.stream, outgoing).catch(() => opened.stream.destroy());
       return RESPONSE_ALREADY_SENT;
     }
     return new Response(Readable.toWeb(opened.stream) as ReadableStream, { status, headers });

@@ -155,6 +155,10 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
       headers: { range: `bytes=${data.length}-` },
     });
     expect(outside.status).toBe(416);
+    expect(outside.headers.get('content-range')).toBe(`bytes */${data.length}`);
+    const head = await fetch(`${seoul}/api/files/${id}?token=${t}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(data.length));
 
     // The same content shared again is a new offer of the same stored blob.
     const again = await upload(seoul, await token('bo'), 'copy.bin', data);
