@@ -3,6 +3,9 @@ import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { MediaError, type MediaErrorCode } from './MediaError';
 import type { MediaWorker } from './MediaWorker';
 
+/** Receive buffer asked for each pipe transport's UDP socket. */
+const PIPE_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export type RoomCloseReason = 'closed' | 'workerdied' | 'workerclosed' | 'poolclosed';
 
 export type MediaKind = types.MediaKind;
@@ -461,6 +464,9 @@ export class Room extends TypedEmitter<RoomEvents> {
           ip: listenIp,
           portRange: rtcPortRange,
           ...(announcedAddress ? { announcedAddress } : {}),
+          // One pipe carries every track of a room from one edge: a deeper socket buffer rides out a
+          // worker that is descheduled for a moment (the kernel caps it at net.core.rmem_max).
+          recvBufferSize: PIPE_RECV_BUFFER_BYTES,
         },
         enableRtx: true,
         enableSrtp: options.enableSrtp ?? false,
