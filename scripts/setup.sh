@@ -50,6 +50,12 @@ bash scripts/kafka/fetch-jars.sh
 step "mediasoup worker"
 bash scripts/mediasoup/build-worker.sh
 
+step "tools from the Go module proxy (grpcurl, versitygw) and the WAN link emulator"
+# Admin tests call grpcurl; file tests run an S3-compatible server; WAN tests route through linkemu.
+bash scripts/grpcurl/install.sh >/dev/null
+bash scripts/s3/install.sh
+npx tsx regions/launcher/wan/build-linkemu.ts
+
 step "web client (vite build)"
 npm run -s build:web
 

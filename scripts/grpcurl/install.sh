@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs grpcurl (used by the Admin API tests and handy for operators) into a cache folder outside the
 # repository, from the Go module proxy. A no-op when that version is already there.
-#   MEETVIEW_BIN_DIR   where to put it (default ~/.cache/meetview/bin)
+#   MEETVIEW_BIN_DIR   where to put it (default ${MEETVIEW_CACHE:-~/.cache/meetview}/bin)
 # Prints the binary's path on success.
 set -euo pipefail
 VERSION=v1.9.3
-BIN_DIR=${MEETVIEW_BIN_DIR:-"$HOME/.cache/meetview/bin"}
+BIN_DIR=${MEETVIEW_BIN_DIR:-"${MEETVIEW_CACHE:-$HOME/.cache/meetview}/bin"}
 TARGET="$BIN_DIR/grpcurl"
 STAMP="$BIN_DIR/.grpcurl-$VERSION"
 if [[ -x "$TARGET" && -f "$STAMP" ]]; then

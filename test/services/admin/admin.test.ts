@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_AUDIENCE } from '../../../core/auth/ApiKeys';
+import { cacheRoot } from '../../../lib/media/workerBin';
 import type { Envelope } from '../../../proto/gen/meetview/events/v1/events';
 import type { EdgeProcess, Mesh } from '../../../regions/launcher';
 import { type CoreProcess, startCore } from '../../../regions/launcher/core';
@@ -349,8 +349,8 @@ describe('Admin API across two regions', () => {
   });
 
   it('grpcurl lists and calls the service through reflection', async () => {
-    // Where scripts/grpcurl/install.sh puts it (MEETVIEW_BIN_DIR, default ~/.cache/meetview/bin).
-    const binDir = process.env.MEETVIEW_BIN_DIR ?? joinPath(homedir(), '.cache', 'meetview', 'bin');
+    // Where scripts/grpcurl/install.sh puts it (MEETVIEW_BIN_DIR, default <MEETVIEW_CACHE>/bin).
+    const binDir = process.env.MEETVIEW_BIN_DIR ?? joinPath(cacheRoot(), 'bin');
     const grpcurl = joinPath(binDir, 'grpcurl');
     if (!existsSync(grpcurl))
       throw new Error(`grpcurl is not installed in ${binDir}: run scripts/grpcurl/install.sh (needs Go)`);
