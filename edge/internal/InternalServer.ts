@@ -18,7 +18,13 @@ export class InternalServer {
   #closed = false;
 
   constructor(tokens: InternalTokens) {
-    this.#server = new Server({ interceptors: [internalAuthServerInterceptor(tokens)] });
+    this.#server = new Server({
+      interceptors: [internalAuthServerInterceptor(tokens)],
+      // Ping callers every 2 s and drop one silent for 3 s more: a frozen peer edge must not keep its
+      // server streams (Cascade Watch) open until TCP gives up, minutes later.
+      'grpc.keepalive_time_ms': 2000,
+      'grpc.keepalive_timeout_ms': 3000,
+    });
   }
 
   addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
