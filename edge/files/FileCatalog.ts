@@ -122,6 +122,19 @@ export class FileCatalog {
     return { meta, lastReference: left === 0 };
   }
 
+  /** A resumable upload's session (kept a day). */
+  async putUpload(room: string, uploadId: string, session: string): Promise<void> {
+    await this.#redis.set(roomKey(room, 'files', 'upload', uploadId), session, 'EX', 24 * 3600);
+  }
+
+  getUpload(room: string, uploadId: string): Promise<string | null> {
+    return this.#redis.get(roomKey(room, 'files', 'upload', uploadId));
+  }
+
+  async removeUpload(room: string, uploadId: string): Promise<void> {
+    await this.#redis.del(roomKey(room, 'files', 'upload', uploadId));
+  }
+
   /** Rooms whose newest file is older than `beforeTs`. */
   async staleRooms(beforeTs: number, limit = 100): Promise<string[]> {
     return this.#redis.zrangebyscore(ROOMS_KEY, 0, beforeTs, 'LIMIT', 0, limit);

@@ -14,6 +14,7 @@ export type FileErrorCode =
   | 'ABORTED'
   | 'NOT_FOUND'
   | 'RANGE_NOT_SATISFIABLE'
+  | 'OFFSET_MISMATCH'
   | 'UNAVAILABLE';
 
 const STATUS: Record<FileErrorCode, number> = {
@@ -31,6 +32,7 @@ const STATUS: Record<FileErrorCode, number> = {
   ABORTED: 400,
   NOT_FOUND: 404,
   RANGE_NOT_SATISFIABLE: 416,
+  OFFSET_MISMATCH: 409,
   UNAVAILABLE: 503,
 };
 

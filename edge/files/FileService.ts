@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ulid } from 'ulid';
@@ -29,6 +32,18 @@ export interface FileServiceOptions {
   postOffer: OfferPoster;
   /** Largest file accepted (bytes). */
   maxBytes: number;
+  /** Where unfinished resumable uploads wait (this edge's local disk). */
+  uploadsDir: string;
+}
+
+interface UploadSession {
+  identity: string;
+  fromName: string;
+  name: string;
+  declaredType: string | undefined;
+  length: number;
+  /** The edge whose disk holds the bytes. */
+  node: string;
 }
 
 export interface OpenedFile {
@@ -67,26 +82,182 @@ export class FileService {
     contentLength: number | undefined;
     body: Readable;
   }): Promise<FileMeta> {
+    const { name, left } = await this.#admit(p.room, p.from, p.name, p.contentLength);
+    return this.#ingest({ ...p, name }, left);
+  }
+
+  /** Checks the name, the size against the limit and the quotas, and the upload rate. */
+  async #admit(room: string, from: Uploader, rawName: string, length: number | undefined) {
     let name: string;
     try {
-      name = cleanFileName(p.name);
+      name = cleanFileName(rawName);
     } catch (err) {
       if (err instanceof FileNameError) throw new FileError('BAD_NAME', err.message);
       throw err;
     }
-    if (p.contentLength === 0) throw new FileError('EMPTY', 'the file is empty');
-    if (p.contentLength !== undefined && p.contentLength > this.#o.maxBytes)
+    if (length === 0) throw new FileError('EMPTY', 'the file is empty');
+    if (length !== undefined && length > this.#o.maxBytes)
       throw new FileError(
         'TOO_LARGE',
         `the file is larger than the limit of ${formatBytes(this.#o.maxBytes)}`,
       );
-    const left = await this.#o.catalog.admit(p.room, p.from.identity);
-    const limit = Math.min(this.#o.maxBytes, left);
-    if (p.contentLength !== undefined && p.contentLength > limit)
+    const left = await this.#o.catalog.admit(room, from.identity);
+    if (length !== undefined && length > Math.min(this.#o.maxBytes, left))
       throw new FileError(
         'QUOTA_EXCEEDED',
-        `the file needs ${formatBytes(p.contentLength)}; ${formatBytes(left)} left in your quota`,
+        `the file needs ${formatBytes(length)}; ${formatBytes(left)} left in your quota`,
       );
+    return { name, left };
+  }
+
+  // ---- resumable uploads ---------------------------------------------------------------------------
+  // The bytes of an unfinished upload wait in this edge's uploads directory (whatever the backend), so
+  // a client whose connection dropped asks for the offset and sends the rest; once all bytes are there
+  // they go through the same guard (hash, sniff, limit) into the store as a one-shot upload.
+
+  /** Starts a resumable upload of `length` bytes; answers its id. */
+  async beginResumable(p: {
+    room: string;
+    from: Uploader;
+    name: string;
+    declaredType: string | undefined;
+    length: number;
+  }): Promise<{ uploadId: string; offset: number }> {
+    if (!Number.isSafeInteger(p.length) || p.length < 0)
+      throw new FileError('BAD_REQUEST', 'Upload-Length must be the file size in bytes');
+    const { name } = await this.#admit(p.room, p.from, p.name, p.length);
+    const uploadId = ulid();
+    const session: UploadSession = {
+      identity: p.from.identity,
+      fromName: p.from.name,
+      name,
+      declaredType: p.declaredType,
+      length: p.length,
+      node: this.#o.node,
+    };
+    await mkdir(this.#o.uploadsDir, { recursive: true });
+    await writeFile(this.#uploadPath(uploadId), '');
+    await this.#o.catalog.putUpload(p.room, uploadId, JSON.stringify(session));
+    return { uploadId, offset: 0 };
+  }
+
+  /** How many bytes of an upload this edge has. */
+  async resumableOffset(room: string, uploadId: string, identity: string): Promise<number> {
+    await this.#session(room, uploadId, identity);
+    return this.#uploadedBytes(uploadId);
+  }
+
+  /**
+   * Appends bytes at `offset` (which must be what this edge has); when the upload is complete, stores
+   * it and answers the file. A dropped connection keeps what arrived.
+   */
+  async appendResumable(p: {
+    room: string;
+    uploadId: string;
+    identity: string;
+    offset: number;
+    body: Readable;
+  }): Promise<{ offset: number; file?: FileMeta }> {
+    const session = await this.#session(p.room, p.uploadId, p.identity);
+    const path = this.#uploadPath(p.uploadId);
+    const have = await this.#uploadedBytes(p.uploadId);
+    if (p.offset !== have)
+      throw Object.assign(
+        new FileError('OFFSET_MISMATCH', `this edge has ${have} bytes of the upload, not ${p.offset}`),
+        {
+          offset: have,
+        },
+      );
+    let size = have;
+    const remaining = session.length - have;
+    const source = p.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+    const bounded = async function* () {
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > session.length)
+          throw new FileError(
+            'TOO_LARGE',
+            `the upload is longer than the ${session.length} bytes it announced`,
+          );
+        yield chunk;
+      }
+    };
+    try {
+      if (remaining > 0) await pipeline(bounded, createWriteStream(path, { flags: 'a' }));
+    } catch (err) {
+      if (err instanceof FileError) {
+        await truncate(path, have).catch(() => undefined);
+        throw err;
+      }
+      // The connection dropped: what arrived stays, for the next attempt.
+      throw new FileError(
+        'ABORTED',
+        `the connection dropped at ${await this.#uploadedBytes(p.uploadId)} bytes`,
+      );
+    }
+    const now = await this.#uploadedBytes(p.uploadId);
+    if (now < session.length) return { offset: now };
+    try {
+      const file = await this.#ingest(
+        {
+          room: p.room,
+          from: { identity: session.identity, name: session.fromName },
+          name: session.name,
+          declaredType: session.declaredType,
+          contentLength: session.length,
+          body: createReadStream(path, { highWaterMark: 1024 * 1024 }),
+        },
+        Number.MAX_SAFE_INTEGER,
+      );
+      return { offset: now, file };
+    } finally {
+      await this.#o.catalog.removeUpload(p.room, p.uploadId);
+      await rm(path, { force: true });
+    }
+  }
+
+  async cancelResumable(room: string, uploadId: string, identity: string): Promise<void> {
+    await this.#session(room, uploadId, identity);
+    await this.#o.catalog.removeUpload(room, uploadId);
+    await rm(this.#uploadPath(uploadId), { force: true });
+  }
+
+  async #session(room: string, uploadId: string, identity: string): Promise<UploadSession> {
+    if (!isFileId(uploadId)) throw new FileError('NOT_FOUND', `no upload "${uploadId}"`);
+    const raw = await this.#o.catalog.getUpload(room, uploadId);
+    const session = raw ? (JSON.parse(raw) as UploadSession) : undefined;
+    if (!session || session.identity !== identity)
+      throw new FileError('NOT_FOUND', `no upload ${uploadId} of yours`);
+    if (session.node !== this.#o.node)
+      throw new FileError('NOT_FOUND', `upload ${uploadId} continues on edge ${session.node}, not this one`);
+    return session;
+  }
+
+  async #uploadedBytes(uploadId: string): Promise<number> {
+    try {
+      return (await stat(this.#uploadPath(uploadId))).size;
+    } catch {
+      throw new FileError('NOT_FOUND', `the bytes of upload ${uploadId} are gone`);
+    }
+  }
+
+  #uploadPath(uploadId: string): string {
+    return join(this.#o.uploadsDir, uploadId);
+  }
+
+  async #ingest(
+    p: {
+      room: string;
+      from: Uploader;
+      name: string;
+      declaredType: string | undefined;
+      contentLength: number | undefined;
+      body: Readable;
+    },
+    left: number,
+  ): Promise<FileMeta> {
+    const name = p.name;
+    const limit = Math.min(this.#o.maxBytes, left);
 
     const hash = createHash('sha256');
     let size = 0;

@@ -52,6 +52,7 @@ export class FileSharing {
       remote: new RemoteFiles(deps.config.peers, deps.internalTokens, deps.node),
       postOffer: deps.postOffer,
       maxBytes: deps.config.maxBytes,
+      uploadsDir: deps.config.uploadsDir,
     });
   }
 

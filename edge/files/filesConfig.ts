@@ -17,6 +17,8 @@ export interface FilesConfig {
         secretAccessKey: string;
       };
   maxBytes: number;
+  /** Unfinished resumable uploads wait here, on the edge's own disk (any backend). */
+  uploadsDir: string;
   quotas: FileQuotas;
   /** How long the files of a room without participants are kept. */
   retentionMs: number;
@@ -36,6 +38,7 @@ const countBytes = (name: string) =>
 const Env = z.object({
   MEETVIEW_REGION: z.string(),
   MEETVIEW_MESH_FILE: z.string().optional(),
+  MEETVIEW_NODE_ID: z.string().optional(),
   /** fs (default) or s3. */
   MEETVIEW_FILES_BACKEND: z.enum(['fs', 's3']).default('fs'),
   /** The filesystem backend's directory (default: <mesh dir>/files/<region>, or the temp dir). */
@@ -76,6 +79,11 @@ export function loadFilesConfig(env: NodeJS.ProcessEnv): FilesConfig {
       `file sharing configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   const e = parsed.data;
+  const localDir =
+    e.MEETVIEW_FILES_DIR ??
+    (e.MEETVIEW_MESH_FILE
+      ? join(dirname(e.MEETVIEW_MESH_FILE), 'files', e.MEETVIEW_REGION)
+      : join(tmpdir(), 'meetview-files', e.MEETVIEW_REGION));
   let backend: FilesConfig['backend'];
   if (e.MEETVIEW_FILES_BACKEND === 's3') {
     const missing = (
@@ -102,16 +110,12 @@ export function loadFilesConfig(env: NodeJS.ProcessEnv): FilesConfig {
       secretAccessKey: e.MEETVIEW_S3_SECRET_KEY!,
     };
   } else {
-    const dir =
-      e.MEETVIEW_FILES_DIR ??
-      (e.MEETVIEW_MESH_FILE
-        ? join(dirname(e.MEETVIEW_MESH_FILE), 'files', e.MEETVIEW_REGION)
-        : join(tmpdir(), 'meetview-files', e.MEETVIEW_REGION));
-    backend = { kind: 'fs', dir };
+    backend = { kind: 'fs', dir: localDir };
   }
   return {
     backend,
     maxBytes: e.MEETVIEW_FILES_MAX_BYTES,
+    uploadsDir: join(localDir, 'uploads', e.MEETVIEW_NODE_ID ?? `${e.MEETVIEW_REGION}-edge-1`),
     quotas: {
       participant: e.MEETVIEW_FILES_PARTICIPANT_QUOTA,
       room: e.MEETVIEW_FILES_ROOM_QUOTA,

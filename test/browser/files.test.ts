@@ -100,6 +100,26 @@ describe('file sharing in real browsers', () => {
     expect(createHash('sha256').update(got).digest('hex')).toBe(sha);
   });
 
+  it('an upload whose connection drops continues from where the edge is and completes', async () => {
+    // The first PATCH of the upload fails as a reset connection; the client asks for the offset and resends.
+    let dropped = 0;
+    await alice.route('**/api/files/uploads/*', async (route) => {
+      if (route.request().method() === 'PATCH' && dropped === 0) {
+        dropped++;
+        await route.abort('connectionreset');
+      } else await route.continue();
+    });
+    const data = Buffer.from(randomBytes(200_000).map((b) => 32 + (b % 90)));
+    await alice
+      .getByTestId('file-input')
+      .setInputFiles({ name: 'retry.txt', mimeType: 'text/plain', buffer: data });
+    const card = offer(bob, 'retry.txt');
+    await card.waitFor({ state: 'visible', timeout: 30_000 });
+    expect(dropped).toBe(1);
+    await expect.poll(() => alice.getByTestId('file-upload').count(), { timeout: 15_000 }).toBe(0);
+    await alice.unroute('**/api/files/uploads/*');
+  });
+
   it('a dropped image is shared and previewed; a fake image is refused with a reason', async () => {
     await alice.evaluate((b64) => {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));

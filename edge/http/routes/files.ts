@@ -50,15 +50,7 @@ export function fileRoutes(deps: FileRoutesDeps) {
 
   app.post('/api/files', async (c) => {
     const claims = await participant(deps.tokens, c);
-    const rawName = c.req.header('x-file-name') ?? c.req.query('name');
-    if (!rawName)
-      throw new FileError('BAD_NAME', 'name the file: X-File-Name header (percent-encoded) or ?name=');
-    let name: string;
-    try {
-      name = decodeURIComponent(rawName);
-    } catch {
-      throw new FileError('BAD_NAME', 'the file name is not valid percent-encoded UTF-8');
-    }
+    const name = fileName(c);
     const lengthHeader = c.req.header('content-length');
     const contentLength = lengthHeader !== undefined ? Number(lengthHeader) : undefined;
     if (contentLength !== undefined && !Number.isSafeInteger(contentLength))
@@ -76,6 +68,57 @@ export function fileRoutes(deps: FileRoutesDeps) {
       body,
     });
     return c.json({ file: meta }, 201);
+  });
+
+  // Resumable uploads: POST creates (Upload-Length, X-File-Name), GET/HEAD answers Upload-Offset,
+  // PATCH appends at Upload-Offset (201 with the file once complete), DELETE gives up.
+  app.post('/api/files/uploads', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    const started = await service.beginResumable({
+      room: claims.room,
+      from: { identity: claims.identity, name: claims.name },
+      name: fileName(c),
+      declaredType: c.req.header('content-type'),
+      length: Number(c.req.header('upload-length') ?? Number.NaN),
+    });
+    c.header('upload-offset', '0');
+    return c.json(started, 201);
+  });
+
+  app.get('/api/files/uploads/:uploadId', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    const offset = await service.resumableOffset(claims.room, c.req.param('uploadId'), claims.identity);
+    c.header('upload-offset', String(offset));
+    c.header('cache-control', 'no-store');
+    return c.json({ offset });
+  });
+
+  app.patch('/api/files/uploads/:uploadId', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    const offset = Number(c.req.header('upload-offset') ?? Number.NaN);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new FileError('BAD_REQUEST', 'Upload-Offset must say where these bytes start');
+    try {
+      const r = await service.appendResumable({
+        room: claims.room,
+        uploadId: c.req.param('uploadId'),
+        identity: claims.identity,
+        offset,
+        body: requestBody(c),
+      });
+      c.header('upload-offset', String(r.offset));
+      return r.file ? c.json({ file: r.file }, 201) : c.json({ offset: r.offset });
+    } catch (err) {
+      const at = (err as { offset?: number }).offset;
+      if (at !== undefined) c.header('upload-offset', String(at));
+      throw err;
+    }
+  });
+
+  app.delete('/api/files/uploads/:uploadId', async (c) => {
+    const claims = await participant(deps.tokens, c);
+    await service.cancelResumable(claims.room, c.req.param('uploadId'), claims.identity);
+    return c.json({ cancelled: true });
   });
 
   app.get('/api/files', async (c) => {
@@ -166,6 +209,17 @@ export function fileRoutes(deps: FileRoutesDeps) {
   }
 
   return app;
+}
+
+function fileName(c: Context): string {
+  const rawName = c.req.header('x-file-name') ?? c.req.query('name');
+  if (!rawName)
+    throw new FileError('BAD_NAME', 'name the file: X-File-Name header (percent-encoded) or ?name=');
+  try {
+    return decodeURIComponent(rawName);
+  } catch {
+    throw new FileError('BAD_NAME', 'the file name is not valid percent-encoded UTF-8');
+  }
 }
 
 async function participant(tokens: TokenService, c: Context): Promise<ParticipantClaims> {

@@ -227,6 +227,71 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
     expect(listed, 'offer mirrored to frankfurt').toBe(true);
   });
 
+  it('resumes an upload after a dropped connection, from the offset the edge has', async () => {
+    const t = await token('rio');
+    const data = randomBytes(6 * 1024 * 1024 + 5);
+    const sha = createHash('sha256').update(data).digest('hex');
+    const auth = { authorization: `Bearer ${t}` };
+    const created = await fetch(`${seoul}/api/files/uploads`, {
+      method: 'POST',
+      headers: {
+        ...auth,
+        'x-file-name': encodeURIComponent('이어받기.bin'),
+        'upload-length': String(data.length),
+      },
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const { uploadId } = (await created.json()) as { uploadId: string };
+
+    // Half the bytes, then the connection drops.
+    const http = await import('node:http');
+    await new Promise<void>((resolve) => {
+      const req = http.request(new URL(`/api/files/uploads/${uploadId}`, seoul), {
+        method: 'PATCH',
+        headers: { ...auth, 'upload-offset': '0', 'content-length': String(data.length) },
+      });
+      req.on('error', () => resolve());
+      req.write(data.subarray(0, 3 * 1024 * 1024), () => {
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 300);
+      });
+    });
+    let offset = 0;
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      const head = await fetch(`${seoul}/api/files/uploads/${uploadId}`, { headers: auth });
+      offset = Number(head.headers.get('upload-offset'));
+      if (offset > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(offset).toBeGreaterThan(0);
+    expect(offset).toBeLessThanOrEqual(3 * 1024 * 1024);
+
+    // The wrong offset is refused with the right one.
+    const wrong = await fetch(`${seoul}/api/files/uploads/${uploadId}`, {
+      method: 'PATCH',
+      headers: { ...auth, 'upload-offset': '1' },
+      body: data.subarray(1, 10),
+    });
+    expect(wrong.status).toBe(409);
+    expect(wrong.headers.get('upload-offset')).toBe(String(offset));
+
+    const rest = await fetch(`${seoul}/api/files/uploads/${uploadId}`, {
+      method: 'PATCH',
+      headers: { ...auth, 'upload-offset': String(offset) },
+      body: data.subarray(offset),
+    });
+    expect(rest.status, await rest.clone().text()).toBe(201);
+    const { file } = (await rest.json()) as { file: { id: string; sha256: string; name: string } };
+    expect(file.sha256).toBe(sha);
+    expect(file.name).toBe('이어받기.bin');
+    expect((await downloadHash(`${seoul}/api/files/${file.id}?token=${t}`)).sha256).toBe(sha);
+    // The session is gone once the file is stored.
+    expect((await fetch(`${seoul}/api/files/uploads/${uploadId}`, { headers: auth })).status).toBe(404);
+  });
+
   it('deletes for the uploader or an admin only, in every region', async () => {
     const t = await token('fay');
     const data = randomBytes(200_000);

@@ -68,27 +68,81 @@ export class FileTransfer {
     return this.#token() !== null;
   }
 
-  /** Sends a file; resolves with the offer once the edge has stored it. `signal` cancels. */
+  /**
+   * Sends a file as a resumable upload; resolves with the offer once the edge has stored it. When the
+   * connection drops, it asks the edge how many bytes arrived and sends the rest (a few attempts).
+   * `signal` cancels (and tells the edge to drop what it has).
+   */
   async upload(
     file: File,
     onProgress: (p: UploadProgress) => void,
     signal: AbortSignal,
   ): Promise<FileOfferInfo> {
-    let last: FileTransferError | undefined;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const { uploadId } = await this.#json<{ uploadId: string }>('POST', '/api/files/uploads', {
+      'x-file-name': encodeURIComponent(file.name),
+      'content-type': file.type || 'application/octet-stream',
+      'upload-length': String(file.size),
+    });
+    let offset = 0;
+    for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#send(file, (sent) => onProgress({ sent, total: file.size, attempt }), signal);
+        const from = offset;
+        const r = await this.#append(
+          uploadId,
+          file,
+          from,
+          (sent) => onProgress({ sent: from + sent, total: file.size, attempt }),
+          signal,
+        );
+        if (r.file) {
+          this.#meta.set(r.file.id, Promise.resolve(r.file));
+          return r.file;
+        }
+        offset = r.offset;
       } catch (err) {
-        if (!(err instanceof FileTransferError) || err.code !== 'NETWORK' || signal.aborted) throw err;
-        last = err;
-        // A dropped connection: wait a little and send again (the edge kept nothing of the broken one).
+        if (!(err instanceof FileTransferError)) throw err;
+        if (err.code === 'CANCELLED' || signal.aborted) {
+          void this.#json('DELETE', `/api/files/uploads/${uploadId}`).catch(() => undefined);
+          throw new FileTransferError('CANCELLED', 'cancelled');
+        }
+        if ((err.code !== 'NETWORK' && err.code !== 'OFFSET_MISMATCH') || attempt >= MAX_ATTEMPTS) throw err;
+        // A dropped connection: wait a little, ask the edge where to continue, send the rest.
         await new Promise((r) => setTimeout(r, 500 * attempt));
+        offset = await this.#json<{ offset: number }>('GET', `/api/files/uploads/${uploadId}`)
+          .then((o) => o.offset)
+          .catch(() => offset);
       }
     }
-    throw last ?? new FileTransferError('NETWORK', 'the upload failed');
   }
 
-  #send(file: File, onSent: (n: number) => void, signal: AbortSignal): Promise<FileOfferInfo> {
+  async #json<T>(method: string, path: string, headers: Record<string, string> = {}): Promise<T> {
+    const token = this.#token();
+    if (!token) throw new FileTransferError('UNAUTHORIZED', 'not in a meeting');
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...headers },
+      });
+    } catch (err) {
+      throw new FileTransferError('NETWORK', String((err as Error).message ?? err));
+    }
+    const body = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
+    if (!res.ok)
+      throw new FileTransferError(
+        body.error?.code ?? `HTTP_${res.status}`,
+        body.error?.message ?? `HTTP ${res.status}`,
+      );
+    return body;
+  }
+
+  #append(
+    uploadId: string,
+    file: File,
+    offset: number,
+    onSent: (n: number) => void,
+    signal: AbortSignal,
+  ): Promise<{ offset: number; file?: FileOfferInfo }> {
     return new Promise((resolve, reject) => {
       const token = this.#token();
       if (!token) {
@@ -101,18 +155,29 @@ export class FileTransfer {
       }
       // XMLHttpRequest, because fetch() reports no upload progress.
       const xhr = new XMLHttpRequest();
-      xhr.open('POST', `${this.#base}/api/files`);
+      xhr.open('PATCH', `${this.#base}/api/files/uploads/${encodeURIComponent(uploadId)}`);
       xhr.setRequestHeader('authorization', `Bearer ${token}`);
-      xhr.setRequestHeader('x-file-name', encodeURIComponent(file.name));
-      xhr.setRequestHeader('content-type', file.type || 'application/octet-stream');
+      xhr.setRequestHeader('upload-offset', String(offset));
+      xhr.setRequestHeader('content-type', 'application/offset+octet-stream');
       xhr.upload.onprogress = (e) => onSent(e.loaded);
       const onAbort = () => xhr.abort();
       signal.addEventListener('abort', onAbort, { once: true });
-      xhr.onabort = () => reject(new FileTransferError('CANCELLED', 'cancelled'));
-      xhr.onerror = () => reject(new FileTransferError('NETWORK', 'the connection dropped'));
+      const done = () => signal.removeEventListener('abort', onAbort);
+      xhr.onabort = () => {
+        done();
+        reject(new FileTransferError('CANCELLED', 'cancelled'));
+      };
+      xhr.onerror = () => {
+        done();
+        reject(new FileTransferError('NETWORK', 'the connection dropped'));
+      };
       xhr.onload = () => {
-        signal.removeEventListener('abort', onAbort);
-        let body: { file?: FileOfferInfo & { id: string }; error?: { code: string; message: string } } = {};
+        done();
+        let body: {
+          file?: FileOfferInfo;
+          offset?: number;
+          error?: { code: string; message: string };
+        } = {};
         try {
           body = JSON.parse(xhr.responseText);
         } catch {
@@ -120,19 +185,20 @@ export class FileTransfer {
         }
         if (xhr.status === 201 && body.file) {
           const f = body.file;
-          const offer = { id: f.id, name: f.name, size: f.size, type: f.type, sha256: f.sha256 };
-          this.#meta.set(f.id, Promise.resolve(offer));
-          resolve(offer);
-        } else {
+          resolve({
+            offset: file.size,
+            file: { id: f.id, name: f.name, size: f.size, type: f.type, sha256: f.sha256 },
+          });
+        } else if (xhr.status === 200 && typeof body.offset === 'number') resolve({ offset: body.offset });
+        else
           reject(
             new FileTransferError(
               body.error?.code ?? `HTTP_${xhr.status}`,
               body.error?.message ?? `HTTP ${xhr.status}`,
             ),
           );
-        }
       };
-      xhr.send(file);
+      xhr.send(file.slice(offset));
     });
   }
 
