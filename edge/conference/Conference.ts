@@ -40,7 +40,7 @@ export interface ConferenceOptions {
   graceMs: number;
   chat: ChatPort;
   /** The room-events log in Kafka (edge/events/RoomEventLog). */
-  events: Pick<RoomEventLog, 'joined' | 'left' | 'published' | 'unpublished' | 'closed'>;
+  events: Pick<RoomEventLog, 'joined' | 'left' | 'published' | 'unpublished' | 'muted' | 'closed'>;
   /** Chat messages per second (and burst) one participant may send. */
   chatRate: { perSecond: number; burst: number };
 }
@@ -389,12 +389,14 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   async pauseProducer(p: Participant, producerId: string): Promise<void> {
     const own = this.#ownProducer(p, producerId);
     await media(() => this.#media.pauseProducer(producerId));
+    if (!own.paused) this.#opts.events.muted(this.name, p.info, producerId, true);
     own.paused = true;
   }
 
   async resumeProducer(p: Participant, producerId: string): Promise<void> {
     const own = this.#ownProducer(p, producerId);
     await media(() => this.#media.resumeProducer(producerId));
+    if (own.paused) this.#opts.events.muted(this.name, p.info, producerId, false);
     own.paused = false;
   }
 

@@ -77,6 +77,13 @@ export class RoomEventLog {
     });
   }
 
+  /** A track paused (muted) or resumed, by its owner or by an operator. */
+  muted(room: string, p: ParticipantInfo, producerId: string, muted: boolean): void {
+    this.#write(room, {
+      event: { $case: 'trackMuted', value: { participant: this.#participant(p), producerId, muted } },
+    });
+  }
+
   closed(room: string, reason: string): void {
     this.#write(room, { event: { $case: 'roomClosed', value: { reason } } });
   }

@@ -312,6 +312,19 @@ describe('join, notifications, leave', () => {
     expect(jb.consumers).toEqual([]);
   });
 
+  it('writes a track paused and resumed by its owner to the room-events log', async () => {
+    const { client: a } = await join({ room: 'muting', identity: 'alice' });
+    const { producerId } = await publishCamera(a);
+    await a.request('producer.pause', { producerId });
+    await a.request('producer.resume', { producerId });
+    expect(await readRoomEvents('muting', 4)).toEqual([
+      'participantJoined alice',
+      'trackPublished alice',
+      'trackMuted alice',
+      'trackMuted alice',
+    ]);
+  });
+
   it('refuses to publish without the publish grant, and says so', async () => {
     const { client } = await join({ room: 'webinar', identity: 'viewer', grants: { publish: false } });
     const err = await client.request('transport.create', { direction: 'send' }).catch((e: RequestError) => e);
