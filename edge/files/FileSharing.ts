@@ -1,3 +1,5 @@
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import type { InternalTokens } from '../../lib/auth/internal';
@@ -10,6 +12,8 @@ import { FsFileStore } from './FsFileStore';
 import type { FilesConfig } from './filesConfig';
 import { RemoteFiles } from './RemoteFiles';
 import { S3FileStore } from './S3FileStore';
+
+const UPLOAD_MAX_AGE_MS = 24 * 3600 * 1000;
 
 export interface FileSharingDeps {
   config: FilesConfig;
@@ -33,6 +37,7 @@ export class FileSharing {
   readonly #catalog: FileCatalog;
   readonly #redis: Cluster;
   readonly #retentionMs: number;
+  readonly #uploadsDir: string;
   #sweep: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -41,6 +46,7 @@ export class FileSharing {
     this.#offers = offers;
     this.#redis = deps.redis;
     this.#retentionMs = deps.config.retentionMs;
+    this.#uploadsDir = deps.config.uploadsDir;
     this.internalTokens = deps.internalTokens;
     this.#catalog = new FileCatalog(deps.redis, deps.config.quotas, deps.region);
     this.service = new FileService({
@@ -79,6 +85,7 @@ export class FileSharing {
    * people in it is marked as seen now; one whose newest mark is older than the retention goes.
    */
   async sweep(now = Date.now()): Promise<string[]> {
+    await this.#sweepUploads(now);
     const expired: string[] = [];
     for (const room of await this.#catalog.staleRooms(now - this.#retentionMs, 500)) {
       const present = await this.#redis.hlen(roomKey(room, 'participants'));
@@ -91,6 +98,21 @@ export class FileSharing {
       expired.push(room);
     }
     return expired;
+  }
+
+  // Resumable uploads nobody finished: their sessions expire in Redis after a day, their bytes here.
+  async #sweepUploads(now: number): Promise<void> {
+    let names: string[] = [];
+    try {
+      names = await readdir(this.#uploadsDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const path = join(this.#uploadsDir, name);
+      const s = await stat(path).catch(() => undefined);
+      if (s && now - s.mtimeMs > UPLOAD_MAX_AGE_MS) await rm(path, { force: true });
+    }
   }
 
   async close(): Promise<void> {

@@ -44,7 +44,7 @@ export class S3FileStore implements FileStore {
     this.#client = client;
     this.#bucket = o.bucket;
     this.#partSize = o.partSize ?? 5 * 1024 * 1024;
-    this.#queueSize = o.queueSize ?? 2;
+    this.#queueSize = o.queueSize ?? 1;
   }
 
   static async open(o: S3StoreOptions): Promise<S3FileStore> {

@@ -10,7 +10,8 @@ import { downloadHash, edgeRss, generated, S3_KEYS, upload, Versity } from './su
 const PORT_BASE = 18000;
 const VERSITY_PORT = PORT_BASE + 350;
 const SIZE = 1024 ** 3;
-const RSS_GROWTH_LIMIT = 100 * 1024 * 1024;
+// "Less than 100 MB" (decimal megabytes, as the issue states it).
+const RSS_GROWTH_LIMIT = 100_000_000;
 
 let mesh: Mesh;
 let versity: Versity | undefined;
