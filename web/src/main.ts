@@ -111,6 +111,17 @@ async function join(route: Route, choice: PrejoinChoice): Promise<void> {
 function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
   const session = new MeetingSession({ url });
   window.__meetview = { session };
+  // The socket opens first; the meeting's DOM is built while it connects (the view renders from the
+  // session's state, so it misses nothing).
+  void session.join({
+    camera: choice.camera,
+    microphone: choice.microphone,
+    microphoneMuted: choice.microphoneMuted,
+    cameraDeviceId: choice.cameraDeviceId,
+    microphoneDeviceId: choice.microphoneDeviceId,
+    routerRtpCapabilities: edgeInfo?.routerRtpCapabilities,
+    device: preloadDevice(),
+  });
   const view = new MeetingView(session, {
     room: choice.room,
     name: choice.name,
@@ -126,15 +137,6 @@ function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
       view.dispose();
       if (session.state !== 'closed') void session.leave();
     },
-  });
-  void session.join({
-    camera: choice.camera,
-    microphone: choice.microphone,
-    microphoneMuted: choice.microphoneMuted,
-    cameraDeviceId: choice.cameraDeviceId,
-    microphoneDeviceId: choice.microphoneDeviceId,
-    routerRtpCapabilities: edgeInfo?.routerRtpCapabilities,
-    device: preloadDevice(),
   });
 }
 
