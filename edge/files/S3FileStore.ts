@@ -21,6 +21,11 @@ export interface S3StoreOptions {
   /** Multipart part size; memory per upload is about partSize × queueSize. */
   partSize?: number;
   queueSize?: number;
+  /**
+   * Uploads streaming into the bucket at once; the others wait (their clients are held back by TCP),
+   * which bounds the part buffers (about 18 MiB per upload) however many people upload together.
+   */
+  concurrentUploads?: number;
 }
 
 /** The largest file this store takes (5 GiB: within every S3-compatible store's single-object limits). */
@@ -39,12 +44,14 @@ export class S3FileStore implements FileStore {
   readonly #bucket: string;
   readonly #partSize: number;
   readonly #queueSize: number;
+  readonly #slots: Slots;
 
   private constructor(client: S3Client, o: S3StoreOptions) {
     this.#client = client;
     this.#bucket = o.bucket;
     this.#partSize = o.partSize ?? 5 * 1024 * 1024;
     this.#queueSize = o.queueSize ?? 1;
+    this.#slots = new Slots(o.concurrentUploads ?? 6);
   }
 
   static async open(o: S3StoreOptions): Promise<S3FileStore> {
@@ -73,6 +80,7 @@ export class S3FileStore implements FileStore {
   }
 
   async stage(): Promise<StagedBlob> {
+    const release = await this.#slots.acquire();
     const key = `${OBJECTS}${Date.now()}-${randomBytes(8).toString('hex')}`;
     const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
     const upload = new Upload({
@@ -84,6 +92,8 @@ export class S3FileStore implements FileStore {
     });
     const done = upload.done().then(() => undefined);
     done.catch(() => undefined);
+    // The slot is held while parts are buffered: until the multipart upload ends, whichever way.
+    done.then(release, release);
     let settled = false;
     const drop = () =>
       this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })).catch(() => undefined);
@@ -189,4 +199,27 @@ const OBJECTS = 'objects/';
 
 function blobKey(sha256: string): string {
   return `blobs/${sha256}`;
+}
+
+/** A counting semaphore: acquire() resolves with a release function once a slot is free. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.#free = count;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
 }
