@@ -44,11 +44,31 @@ export function meshTokenKeys(mesh: Mesh): string {
 }
 
 /**
+ * Every region's edge URLs as the edges read them (MEETVIEW_REGION_EDGES):
+ * `seoul=http://h:p|http://h:p,frankfurt=…`, from the port plan (the same edges startEdges starts).
+ */
+export function regionEdgesEnv(mesh: Mesh, edgesPerRegion?: number): string {
+  return Object.values(mesh.info.regions)
+    .filter((r) => r.kind === 'region' && r.redis && r.kafka)
+    .map((r) => {
+      const count = edgesPerRegion ?? r.edges;
+      const host = mesh.hostOf(r.id);
+      const urls = Array.from(
+        { length: count },
+        (_, i) => `http://${host}:${mesh.ports.port(r.index, 'edgeHttp', i)}`,
+      );
+      return `${r.id}=${urls.join('|')}`;
+    })
+    .join(',');
+}
+
+/**
  * Starts the catalogue's edges of every running region as child processes of the mesh
  * (`tsx edge/main.ts`), each ready when its /readyz answers 200.
  */
 export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): Promise<EdgeProcess[]> {
   const keys = meshTokenKeys(mesh);
+  const regionEdges = regionEdgesEnv(mesh, options.edgesPerRegion);
   const started: EdgeProcess[] = [];
   for (const region of Object.values(mesh.info.regions)) {
     if (region.kind !== 'region' || !region.redis || !region.kafka) continue;
@@ -84,6 +104,8 @@ export async function startEdges(mesh: Mesh, options: StartEdgesOptions = {}): P
           MEETVIEW_DEV_TOKENS: options.devTokens === false ? '0' : '1',
           MEETVIEW_TOKEN_KEYS: keys,
           MEETVIEW_PLACEMENT: options.placement ?? 'home',
+          // Where other regions' edges are (a file shared there is fetched from one of them).
+          MEETVIEW_REGION_EDGES: regionEdges,
           ...(options.graceMs !== undefined ? { MEETVIEW_GRACE_MS: String(options.graceMs) } : {}),
           ...options.env,
         },

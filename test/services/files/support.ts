@@ -4,16 +4,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import { connect } from 'node:net';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { Mesh } from '../../../regions/launcher';
+import { cacheRoot } from '../../../lib/media/workerBin';
 
 export const S3_KEYS = { accessKeyId: 'meetviewtest', secretAccessKey: 'meetviewtestsecret0123456789' };
 
 /** The versitygw binary that scripts/s3/install.sh installs. */
 export function versitygwBin(): string {
-  const bin = process.env.VERSITYGW_BIN ?? join(homedir(), '.cache', 'meetview', 'bin', 'versitygw');
+  const bin = process.env.VERSITYGW_BIN ?? join(cacheRoot(), 'bin', 'versitygw');
   if (!existsSync(bin))
     throw new Error(
       `versitygw is not installed (${bin}): run scripts/s3/install.sh (needs Go and the Go module proxy)`,
@@ -71,15 +70,7 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 /** MEETVIEW_REGION_EDGES for a mesh whose regions each run `perRegion` edges. */
-export function regionEdgesEnv(mesh: Mesh, perRegion: number): string {
-  return Object.values(mesh.info.regions)
-    .filter((r) => r.kind === 'region' && r.redis && r.kafka)
-    .map(
-      (r) =>
-        `${r.id}=${Array.from({ length: perRegion }, (_, i) => `http://127.0.0.1:${mesh.ports.port(r.index, 'edgeHttp', i)}`).join('|')}`,
-    )
-    .join(',');
-}
+export { regionEdgesEnv } from '../../../regions/launcher/edges';
 
 export interface UploadAnswer {
   status: number;
