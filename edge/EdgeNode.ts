@@ -94,7 +94,14 @@ export class EdgeNode {
         redis,
         kafka,
         internalTokens,
-        postOffer: (room, about, text) => chatService.system(room, about, text),
+        postOffer: (room, about, text, meta) =>
+          chatService.system(room, about, text, {
+            id: meta.id,
+            name: meta.name,
+            size: meta.size,
+            type: meta.type,
+            sha256: meta.sha256,
+          }),
       });
       const fileSharing = files;
       const eventLog = events;

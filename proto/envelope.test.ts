@@ -17,6 +17,7 @@ describe('events envelope', () => {
           to: '',
           kind: ChatKind.CHAT_KIND_USER,
           clientMessageId: 'c-1',
+          file: undefined,
         },
       },
     };

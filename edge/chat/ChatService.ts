@@ -5,7 +5,7 @@ import { CHAT_TOPIC, createConsumer, KeyedProducer, partitionForKey } from '../.
 import { roomKey } from '../../lib/redis';
 import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/events/v1/events';
 import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
-import type { ChatMessageInfo } from '../../proto/signaling/messages';
+import type { ChatMessageInfo, FileOfferInfo } from '../../proto/signaling/messages';
 import { ChatHistory, HISTORY_CAP, type SequencedMessage } from './ChatHistory';
 import { checkChatText } from './chatText';
 
@@ -143,6 +143,7 @@ export class ChatService {
       to: req.to ?? '',
       kind: ChatKind.CHAT_KIND_USER,
       clientMessageId: req.clientMessageId ?? '',
+      file: undefined,
     });
     try {
       await this.#produce(envelope);
@@ -156,21 +157,35 @@ export class ChatService {
     return { messageId, ts };
   }
 
-  /** A message written by the system (joined, left, file offered), on the same path as people's. */
-  async system(room: string, about: ChatSender, text: string): Promise<string> {
+  /**
+   * A message written by the system (joined, left, file offered), on the same path as people's.
+   * `file`: the shared file this message offers.
+   */
+  async system(room: string, about: ChatSender, text: string, file?: FileOfferInfo): Promise<string> {
     const messageId = newId();
+    const from = {
+      identity: about.identity,
+      name: about.name,
+      region: this.#opts.region,
+      node: this.#opts.node,
+    };
     await this.#produce(
       this.#envelope(room, messageId, Date.now(), {
-        from: {
-          identity: about.identity,
-          name: about.name,
-          region: this.#opts.region,
-          node: this.#opts.node,
-        },
+        from,
         text,
         to: '',
         kind: ChatKind.CHAT_KIND_SYSTEM,
         clientMessageId: '',
+        file: file
+          ? {
+              fileId: file.id,
+              name: file.name,
+              size: file.size,
+              contentType: file.type,
+              sha256: file.sha256,
+              from,
+            }
+          : undefined,
       }),
     );
     return messageId;
@@ -297,6 +312,17 @@ export class ChatService {
       ts: env.tsMs,
       kind: chat.kind === ChatKind.CHAT_KIND_SYSTEM ? 'system' : 'user',
       ...(chat.to ? { to: chat.to } : {}),
+      ...(chat.file
+        ? {
+            file: {
+              id: chat.file.fileId,
+              name: chat.file.name,
+              size: chat.file.size,
+              type: chat.file.contentType,
+              sha256: chat.file.sha256,
+            },
+          }
+        : {}),
     };
     return { ...info, seq };
   }

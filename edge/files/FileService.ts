@@ -453,10 +453,7 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-/**
- * The chat text of an offer. The trailing `[file:<id>]` lets clients find the file until chat
- * messages carry the offer itself (ChatMessageInfo.file).
- */
+/** The chat text of an offer; the message carries the file itself too (ChatMessageInfo.file). */
 export function offerText(meta: FileMeta): string {
-  return `${meta.from.name} shared “${meta.name}” (${formatBytes(meta.size)}) [file:${meta.id}]`;
+  return `${meta.from.name} shared “${meta.name}” (${formatBytes(meta.size)})`;
 }

@@ -14,6 +14,7 @@ import { InternalTokens } from '../../../lib/auth/internal';
 import { KeySet } from '../../../lib/auth/keys';
 import { createKafka } from '../../../lib/kafka';
 import { createRedisCluster, roomKey } from '../../../lib/redis';
+import type { ChatMessageInfo } from '../../../proto/signaling/messages';
 import { type EdgeProcess, Mesh, startEdges } from '../../../regions/launcher';
 import { devToken } from '../../support/liveMesh';
 import { SignalingTestClient } from '../../support/SignalingTestClient';
@@ -177,16 +178,24 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
     try {
       await client.request('join', {});
       const deadline = Date.now() + 10_000;
-      let offer: { text: string; kind?: string; from: { identity: string } } | undefined;
+      let offer: ChatMessageInfo | undefined;
       while (!offer && Date.now() < deadline) {
         const { messages } = await client.request('chat.history', { limit: 100 });
-        offer = messages.find((m) => m.text.includes(`[file:${up.body.file!.id}]`));
+        offer = messages.find((m) => m.file?.id === up.body.file!.id);
         if (!offer) await new Promise((r) => setTimeout(r, 200));
       }
       expect(offer, 'offer in the chat history').toBeDefined();
       expect(offer!.kind).toBe('system');
       expect(offer!.from.identity).toBe('chloe');
       expect(offer!.text).toContain('notes.txt');
+      // The message carries the offer itself: what a client needs to show and download it.
+      expect(offer!.file).toEqual({
+        id: up.body.file!.id,
+        name: 'notes.txt',
+        size: 23,
+        type: 'text/plain',
+        sha256: up.body.file!.sha256,
+      });
     } finally {
       client.close();
     }

@@ -38,6 +38,21 @@ let n = 0;
 const ids = () => `cid-${++n}`;
 
 describe('ChatStore', () => {
+  it('keeps the file a system message offers', () => {
+    const store = new ChatStore(scriptedSender().send, ids);
+    store.setSelf('ann', 'Ann');
+    const file = {
+      id: '01JABCDEFGHJKMNPQRSTVWXYZ0',
+      name: 'a.png',
+      size: 3,
+      type: 'image/png',
+      sha256: 'f'.repeat(64),
+    };
+    store.receive(msg(1, 'bob', { kind: 'system', file }));
+    store.receive(msg(2));
+    expect(store.messages.map((e) => e.file)).toEqual([file, undefined]);
+  });
+
   it('keeps messages in log order and drops repeats, whatever order they arrive in', () => {
     const store = new ChatStore(scriptedSender().send, ids);
     store.applyJoin([msg(3), msg(1), msg(2)]);

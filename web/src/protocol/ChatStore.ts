@@ -1,4 +1,9 @@
-import type { ChatMessageInfo, RequestData, ResponseData } from '../../../proto/signaling/messages';
+import type {
+  ChatMessageInfo,
+  FileOfferInfo,
+  RequestData,
+  ResponseData,
+} from '../../../proto/signaling/messages';
 import { Emitter } from './Emitter';
 
 /** One line of the chat as the client shows it: a message from the log, or one of ours not yet acked. */
@@ -17,6 +22,8 @@ export interface ChatEntry {
   /** 'pending' until the server says the message is durable. */
   state: 'pending' | 'sent';
   own: boolean;
+  /** The shared file this (system) message offers. */
+  file?: FileOfferInfo;
 }
 
 /** A send the server refused (TOO_LARGE, BAD_REQUEST, RATE_LIMITED, FORBIDDEN, …). */
@@ -249,6 +256,7 @@ export class ChatStore extends Emitter<ChatStoreEvents> {
       own,
       ...(m.seq !== undefined ? { seq: m.seq } : {}),
       ...(m.to ? { to: m.to } : {}),
+      ...(m.file ? { file: m.file } : {}),
     };
     if (existing) this.#arrival.delete(existing);
     this.#insert(entry);

@@ -1,4 +1,4 @@
-import { type FileOfferInfo, MAX_CHAT_CHARS } from '../../../proto/signaling/messages';
+import { MAX_CHAT_CHARS } from '../../../proto/signaling/messages';
 import { FileTransfer, offerIdOf, sessionToken } from '../files/FileTransfer';
 import { FILE_CSS, renderOffer, UploadRow } from '../files/FileViews';
 import { applyI18n, getLang, onLangChange, t } from '../i18n';
@@ -303,7 +303,7 @@ export class ChatPanel {
       return h(
         'li',
         { ...attrs, class: 'chat-system chat-file' },
-        renderOffer(fileId, e.from.name, (e as { file?: FileOfferInfo }).file, this.#files),
+        renderOffer(fileId, e.from.name, e.file, this.#files),
         time,
       );
     }

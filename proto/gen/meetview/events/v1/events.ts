@@ -170,6 +170,8 @@ export interface ChatMessage {
   kind: ChatKind;
   /** The sender's own id for this send, so a retried send is recognised. */
   clientMessageId: string;
+  /** Set on the system message that offers a shared file. */
+  file: FileOffer | undefined;
 }
 
 export interface FileOffer {
@@ -568,7 +570,7 @@ export const Participant: MessageFns<Participant> = {
 };
 
 function createBaseChatMessage(): ChatMessage {
-  return { from: undefined, text: "", to: "", kind: 0, clientMessageId: "" };
+  return { from: undefined, text: "", to: "", kind: 0, clientMessageId: "", file: undefined };
 }
 
 export const ChatMessage: MessageFns<ChatMessage> = {
@@ -587,6 +589,9 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     }
     if (message.clientMessageId !== "") {
       writer.uint32(42).string(message.clientMessageId);
+    }
+    if (message.file !== undefined) {
+      FileOffer.encode(message.file, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -644,6 +649,14 @@ export const ChatMessage: MessageFns<ChatMessage> = {
             message.clientMessageId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.file = FileOffer.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -667,6 +680,7 @@ export const ChatMessage: MessageFns<ChatMessage> = {
         : isSet(object.client_message_id)
         ? globalThis.String(object.client_message_id)
         : "",
+      file: isSet(object.file) ? FileOffer.fromJSON(object.file) : undefined,
     };
   },
 
@@ -687,6 +701,9 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     if (message.clientMessageId !== "") {
       obj.clientMessageId = message.clientMessageId;
     }
+    if (message.file !== undefined) {
+      obj.file = FileOffer.toJSON(message.file);
+    }
     return obj;
   },
 
@@ -702,6 +719,7 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     message.to = object.to ?? "";
     message.kind = object.kind ?? 0;
     message.clientMessageId = object.clientMessageId ?? "";
+    message.file = (object.file !== undefined && object.file !== null) ? FileOffer.fromPartial(object.file) : undefined;
     return message;
   },
 };
