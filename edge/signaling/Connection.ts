@@ -60,7 +60,10 @@ export class Connection implements ParticipantLink {
   }
 
   notify<M extends NotificationMethod>(method: M, data: Notifications[M]): void {
-    if (method !== 'chat.message') return this.#send({ method, data });
+    if (method !== 'chat.message') {
+      this.#send({ method, data });
+      return;
+    }
     // One chat message goes to every socket of the room: serialize it once.
     let text = chatFrames.get(data);
     if (text === undefined) {
