@@ -180,7 +180,14 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       const directions = (['recv', 'send'] as const).filter((d) =>
         d === 'recv' ? p.grants.subscribe : p.grants.publish,
       );
-      transports.push(...(await Promise.all(directions.map((d) => this.createTransport(p, d)))));
+      // Settled one by one: a transport made here must reach the client, or its transport.create is refused.
+      for (const r of await Promise.allSettled(directions.map((d) => this.createTransport(p, d))))
+        if (r.status === 'fulfilled') transports.push(r.value);
+        else
+          console.error(
+            `[conference ${this.name}] preparing a transport for ${p.identity} failed:`,
+            r.reason,
+          );
       if (p.grants.subscribe) {
         const producerIds: string[] = [];
         for (const other of this.#participants.values())
