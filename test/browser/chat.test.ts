@@ -248,7 +248,8 @@ describe('chat in real browsers', () => {
     await waitForText(bob, 'while you were away');
     await waitForText(alice, 'typed offline');
     const joinReq = frames.find((f) => f.dir === 'sent' && f.data.method === 'join');
-    expect(joinReq?.data.data).toEqual({ lastMessageId: lastBefore });
+    // The rejoin continues the log where Bob was (and offers its device, should the session be gone).
+    expect(joinReq?.data.data).toEqual({ lastMessageId: lastBefore, rtpCapabilities: expect.any(Object) });
     const joinRes = frames.find((f) => f.dir === 'received' && f.data.id === joinReq?.data.id);
     // Exactly what was said while away: nothing Bob already had.
     expect(joinRes).toBeDefined();
