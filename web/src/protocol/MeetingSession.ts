@@ -62,10 +62,6 @@ export interface JoinOptions {
   device?: Promise<Device>;
 }
 
-/**
- * Detects the browser's handler and loads a Device with the router's capabilities: tens to hundreds of
- * milliseconds (it probes an RTCPeerConnection), so the app starts it before the person presses Join.
- */
 /** How long publishing waits for the receive side to connect at join (see #build). */
 const RECEIVE_FIRST_MS = 600;
 
@@ -73,6 +69,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Detects the browser's handler and loads a Device with the router's capabilities: tens to hundreds of
+ * milliseconds (it probes an RTCPeerConnection), so the app starts it before the person presses Join.
+ */
 export async function loadDevice(routerRtpCapabilities: unknown): Promise<Device> {
   const device = await Device.factory();
   await device.load({ routerRtpCapabilities: routerRtpCapabilities as ms.RtpCapabilities });
@@ -516,9 +516,9 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     const grants = snap.self.grants;
     const publish = grants.publish && !this.#publishDenied;
     if (!publish) this.#denyPublish('no publish grant');
-    // Receive and send sides in parallel; consuming starts as soon as the receive transport exists, so
-    // the first remote frame does not wait for our own camera.
-    // Transports and consumers the server made with the join are used as they are; the rest is asked for.
+    // Consuming starts as soon as the receive transport exists, so the first remote frame does not wait
+    // for our own camera. Transports and consumers the server made with the join are used as they are;
+    // the rest is asked for.
     const prepared = (direction: 'send' | 'recv') =>
       snap.transports.find((t) => t.direction === direction && t.dtlsParameters);
     const receiving = grants.subscribe
