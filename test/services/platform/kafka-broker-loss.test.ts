@@ -44,7 +44,7 @@ describe('Kafka broker loss (seoul, 3 brokers)', () => {
   it('loses no acknowledged record and duplicates none when a broker is killed during a steady produce', async () => {
     const info = mesh.info.regions.seoul!.kafka!;
     const kafka = createKafka({ brokers: info.bootstrap, clientId: 'test-broker-loss' });
-    // The project's producer: idempotent, acks=all, every partition's acknowledgement checked (see KeyedProducer).
+    // The project's producer: idempotent, acks=all, one kafkajs send per partition (see KeyedProducer).
     const producer = new KeyedProducer(kafka);
     await producer.connect();
     const run = randomUUID();
