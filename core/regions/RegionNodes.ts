@@ -1,25 +1,16 @@
 import type { Cluster } from 'ioredis';
-import { createRedisCluster, type RedisNodeAddress, roomKey } from '../../lib/redis';
+import {
+  createRedisCluster,
+  liveNodesKey,
+  liveRecords,
+  NODE_TTL_MS,
+  type NodeRecord,
+  nodeKey,
+  type RedisNodeAddress,
+  roomKey,
+} from '../../lib/redis';
 
-/**
- * An edge's heartbeat record as the edges write it into their region's Redis
- * (edge/routing/NodeRegistry: `{nodes:<region>}:live` sorted set, `{nodes:<region>}:node:<id>` JSON).
- */
-export interface NodeRecord {
-  id: string;
-  region: string;
-  url: string;
-  /** host:port of the edge's internal gRPC server (Control). */
-  internal: string;
-  draining: boolean;
-  rooms: number;
-  participants: number;
-  tracks: number;
-  lastSeen: number;
-}
-
-/** Same as the edges' NODE_TTL_MS: a node silent for longer is gone. */
-const NODE_TTL_MS = 5_000;
+export type { NodeRecord };
 
 /**
  * The core's read-only view of every region's edges, from the regions' Redis Clusters (the region
@@ -67,12 +58,8 @@ export class RegionNodes {
   async #live(region: string): Promise<NodeRecord[]> {
     const redis = this.#clients.get(region)!;
     const since = Date.now() - NODE_TTL_MS;
-    const ids = await redis.zrangebyscore(`{nodes:${region}}:live`, since, '+inf');
+    const ids = await redis.zrangebyscore(liveNodesKey(region), since, '+inf');
     if (ids.length === 0) return [];
-    const raws = await redis.mget(...ids.map((id) => `{nodes:${region}}:node:${id}`));
-    return raws
-      .filter((r): r is string => r !== null)
-      .map((r) => JSON.parse(r) as NodeRecord)
-      .filter((r) => r.lastSeen >= since);
+    return liveRecords(await redis.mget(...ids.map((id) => nodeKey(region, id))), since);
   }
 }

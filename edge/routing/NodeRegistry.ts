@@ -1,22 +1,7 @@
 import type { Cluster } from 'ioredis';
+import { liveNodesKey, liveRecords, NODE_TTL_MS, type NodeRecord, nodeKey } from '../../lib/redis';
 
-/** What an edge publishes about itself every heartbeat. */
-export interface NodeRecord {
-  id: string;
-  region: string;
-  /** Base HTTP URL of the edge, e.g. http://127.0.0.1:21100. */
-  url: string;
-  /** host:port of the edge's internal gRPC server (Cascade, Control). */
-  internal: string;
-  draining: boolean;
-  rooms: number;
-  participants: number;
-  tracks: number;
-  lastSeen: number;
-}
-
-/** A node whose heartbeat is older than this is considered gone. */
-export const NODE_TTL_MS = 5_000;
+export type { NodeRecord };
 
 /**
  * The edges of one region and their load, in the region's Redis Cluster. Each edge writes its record
@@ -33,11 +18,11 @@ export class NodeRegistry {
   }
 
   #liveKey(): string {
-    return `{nodes:${this.#region}}:live`;
+    return liveNodesKey(this.#region);
   }
 
   #nodeKey(id: string): string {
-    return `{nodes:${this.#region}}:node:${id}`;
+    return nodeKey(this.#region, id);
   }
 
   async heartbeat(record: Omit<NodeRecord, 'lastSeen' | 'region'>): Promise<void> {
@@ -73,11 +58,7 @@ export class NodeRegistry {
       .exec()) as [[Error | null, number], [Error | null, string[]]];
     const members = ids[1] ?? [];
     if (members.length === 0) return [];
-    const raws = await this.#redis.mget(...members.map((id) => this.#nodeKey(id)));
-    return raws
-      .filter((r): r is string => r !== null)
-      .map((r) => JSON.parse(r) as NodeRecord)
-      .filter((r) => r.lastSeen >= since);
+    return liveRecords(await this.#redis.mget(...members.map((id) => this.#nodeKey(id))), since);
   }
 
   /** Where a new room should go: the live, non-draining node with the least load. */
