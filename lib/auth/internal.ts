@@ -1,8 +1,7 @@
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import type { KeySet } from './keys';
-import { TokenError } from './tokens';
+import { ISSUER, TokenError, verifySigned } from './tokens';
 
-const ISSUER = 'meetview';
 /** A different audience from participant tokens, so a participant's JWT never opens an internal API. */
 const AUDIENCE = 'meetview:internal';
 
@@ -50,25 +49,10 @@ export class InternalTokens {
 
   async verify(token: string | undefined | null): Promise<InternalClaims> {
     if (!token) throw new TokenError('INVALID_TOKEN', 'no internal token');
-    try {
-      const { payload } = await jwtVerify(
-        token,
-        (header) => {
-          const key = header.kid ? this.#keys.get(header.kid) : undefined;
-          if (!key) throw new TokenError('INVALID_TOKEN', `unknown signing key id "${header.kid ?? ''}"`);
-          return key.secret;
-        },
-        { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] },
-      );
-      if (typeof payload.sub !== 'string' || !payload.sub) {
-        throw new TokenError('INVALID_TOKEN', 'internal token has no subject');
-      }
-      return { subject: payload.sub };
-    } catch (err) {
-      if (err instanceof TokenError) throw err;
-      if (err instanceof errors.JWTExpired)
-        throw new TokenError('TOKEN_EXPIRED', 'the internal token has expired');
-      throw new TokenError('INVALID_TOKEN', `the internal token does not verify: ${(err as Error).message}`);
+    const payload = await verifySigned(this.#keys, token, AUDIENCE, 'internal token');
+    if (typeof payload.sub !== 'string' || !payload.sub) {
+      throw new TokenError('INVALID_TOKEN', 'internal token has no subject');
     }
+    return { subject: payload.sub };
   }
 }

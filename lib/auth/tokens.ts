@@ -1,4 +1,4 @@
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { type Grants, isValidRoomName } from '../../proto/signaling/messages';
 import type { KeySet } from './keys';
 
@@ -34,7 +34,7 @@ export class TokenError extends Error {
   }
 }
 
-const ISSUER = 'meetview';
+export const ISSUER = 'meetview';
 const AUDIENCE = 'meetview:participant';
 
 export interface MintOptions {
@@ -75,41 +75,55 @@ export class TokenService {
 
   async verify(token: string | undefined | null): Promise<ParticipantClaims> {
     if (!token) throw new TokenError('INVALID_TOKEN', 'no token: connect with ?token=<JWT>');
-    try {
-      const { payload } = await jwtVerify(
-        token,
-        (header) => {
-          const key = header.kid ? this.keys.get(header.kid) : undefined;
-          if (!key) throw new TokenError('INVALID_TOKEN', `unknown signing key id "${header.kid ?? ''}"`);
-          return key.secret;
-        },
-        { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] },
-      );
-      const room = payload.room;
-      const identity = payload.sub;
-      if (typeof room !== 'string' || !isValidRoomName(room) || typeof identity !== 'string' || !identity) {
-        throw new TokenError('INVALID_TOKEN', 'token lacks a valid room or identity');
-      }
-      const g = (payload.grants ?? {}) as Partial<Grants>;
-      const grants: Grants = {
-        join: g.join === true,
-        publish: g.publish === true,
-        subscribe: g.subscribe === true,
-        chat: g.chat === true,
-        files: g.files === true,
-        admin: g.admin === true,
-      };
-      return {
-        room,
-        identity,
-        name: typeof payload.name === 'string' && payload.name ? payload.name : identity,
-        grants,
-        expiresAt: payload.exp ?? 0,
-      };
-    } catch (err) {
-      if (err instanceof TokenError) throw err;
-      if (err instanceof errors.JWTExpired) throw new TokenError('TOKEN_EXPIRED', 'the token has expired');
-      throw new TokenError('INVALID_TOKEN', `the token does not verify: ${(err as Error).message}`);
+    const payload = await verifySigned(this.keys, token, AUDIENCE, 'token');
+    const room = payload.room;
+    const identity = payload.sub;
+    if (typeof room !== 'string' || !isValidRoomName(room) || typeof identity !== 'string' || !identity) {
+      throw new TokenError('INVALID_TOKEN', 'token lacks a valid room or identity');
     }
+    const g = (payload.grants ?? {}) as Partial<Grants>;
+    const grants: Grants = {
+      join: g.join === true,
+      publish: g.publish === true,
+      subscribe: g.subscribe === true,
+      chat: g.chat === true,
+      files: g.files === true,
+      admin: g.admin === true,
+    };
+    return {
+      room,
+      identity,
+      name: typeof payload.name === 'string' && payload.name ? payload.name : identity,
+      grants,
+      expiresAt: payload.exp ?? 0,
+    };
+  }
+}
+
+/**
+ * Verifies a Meetview JWT (HS256, issuer "meetview", the given audience) against the deployment keys,
+ * picked by the token's `kid`. Every failure is a TokenError; `what` names the token in its message.
+ */
+export async function verifySigned(
+  keys: KeySet,
+  token: string,
+  audience: string,
+  what: string,
+): Promise<JWTPayload> {
+  try {
+    const { payload } = await jwtVerify(
+      token,
+      (header) => {
+        const key = header.kid ? keys.get(header.kid) : undefined;
+        if (!key) throw new TokenError('INVALID_TOKEN', `unknown signing key id "${header.kid ?? ''}"`);
+        return key.secret;
+      },
+      { issuer: ISSUER, audience, algorithms: ['HS256'] },
+    );
+    return payload;
+  } catch (err) {
+    if (err instanceof TokenError) throw err;
+    if (err instanceof errors.JWTExpired) throw new TokenError('TOKEN_EXPIRED', `the ${what} has expired`);
+    throw new TokenError('INVALID_TOKEN', `the ${what} does not verify: ${(err as Error).message}`);
   }
 }
