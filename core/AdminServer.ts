@@ -5,6 +5,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { InternalTokens } from '../lib/auth/internal';
 import { TokenService } from '../lib/auth/tokens';
+import { shutdownGrpcServer } from '../lib/grpc/shutdown';
 import { createKafka, mirroredTopic, ROOM_EVENTS_TOPIC } from '../lib/kafka';
 import { AdminServiceService } from '../proto/gen/meetview/admin/v1/admin';
 import { createAdminService } from './admin/AdminService';
@@ -123,16 +124,7 @@ export class AdminServer {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#sweep) clearInterval(this.#sweep);
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.#server.forceShutdown();
-        resolve();
-      }, 2000);
-      this.#server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await shutdownGrpcServer(this.#server);
     await this.feed.close();
     this.#control.close();
     this.#nodes.close();

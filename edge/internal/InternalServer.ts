@@ -6,6 +6,7 @@ import {
 } from '@grpc/grpc-js';
 import type { InternalTokens } from '../../lib/auth/internal';
 import { internalAuthServerInterceptor } from '../../lib/grpc/internalAuth';
+import { shutdownGrpcServer } from '../../lib/grpc/shutdown';
 
 /**
  * The edge's internal gRPC server: the services other Meetview processes call (Cascade from other
@@ -49,15 +50,6 @@ export class InternalServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.#server.forceShutdown();
-        resolve();
-      }, 2000);
-      this.#server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await shutdownGrpcServer(this.#server);
   }
 }
