@@ -243,15 +243,9 @@ export class Room extends TypedEmitter<RoomEvents> {
     appData?: types.AppData;
   }): Promise<PlainTransportInfo> {
     requireString(options?.peerId, 'peerId');
-    const { listenIp, announcedAddress, rtcPortRange } = this.#mediaWorker.settings;
     const transport = await this.#guard('BAD_PARAMETERS', 'createPlainTransport', () =>
       this.#router.createPlainTransport({
-        listenInfo: {
-          protocol: 'udp',
-          ip: listenIp,
-          portRange: rtcPortRange,
-          ...(announcedAddress ? { announcedAddress } : {}),
-        },
+        listenInfo: this.#udpListenInfo(),
         rtcpMux: true,
         comedia: options.comedia ?? false,
         appData: { ...options.appData, peerId: options.peerId },
@@ -456,14 +450,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     appData?: types.AppData;
   }): Promise<PipeTransportInfo> {
     requireString(options?.peerId, 'peerId');
-    const { listenIp, announcedAddress, rtcPortRange } = this.#mediaWorker.settings;
     const transport = await this.#guard('BAD_PARAMETERS', 'createPipeTransport', () =>
       this.#router.createPipeTransport({
         listenInfo: {
-          protocol: 'udp',
-          ip: listenIp,
-          portRange: rtcPortRange,
-          ...(announcedAddress ? { announcedAddress } : {}),
+          ...this.#udpListenInfo(),
           // One pipe carries every track of a room from one edge: a deeper socket buffer rides out a
           // worker that is descheduled for a moment (the kernel caps it at net.core.rmem_max).
           recvBufferSize: PIPE_RECV_BUFFER_BYTES,
@@ -728,6 +718,17 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   /** Runs a mediasoup call and turns whatever it throws into a MediaError. */
+  /** A UDP socket on the worker's address and port range (plain and pipe transports). */
+  #udpListenInfo(): types.TransportListenInfo {
+    const { listenIp, announcedAddress, rtcPortRange } = this.#mediaWorker.settings;
+    return {
+      protocol: 'udp',
+      ip: listenIp,
+      portRange: rtcPortRange,
+      ...(announcedAddress ? { announcedAddress } : {}),
+    };
+  }
+
   async #guard<T>(fallback: MediaErrorCode, what: string, fn: () => Promise<T>): Promise<T> {
     this.#assertOpen();
     try {
