@@ -4,7 +4,7 @@ import { mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ulid } from 'ulid';
+import { newId } from '../../lib/ids';
 import type { FileCatalog } from './FileCatalog';
 import { FileError } from './FileError';
 import { type FileMeta, isFileId } from './FileMeta';
@@ -20,6 +20,16 @@ export interface Uploader {
 }
 
 /** Posts the offer into the room's chat (ChatService.system in the edge). */
+/** One upload as the route hands it over: who, where, the claimed name and type, and the stream. */
+export interface UploadRequest {
+  room: string;
+  from: Uploader;
+  name: string;
+  declaredType: string | undefined;
+  contentLength: number | undefined;
+  body: Readable;
+}
+
 export type OfferPoster = (room: string, about: Uploader, text: string, meta: FileMeta) => Promise<unknown>;
 
 export interface FileServiceOptions {
@@ -74,14 +84,7 @@ export class FileService {
     return this.#o.store;
   }
 
-  async upload(p: {
-    room: string;
-    from: Uploader;
-    name: string;
-    declaredType: string | undefined;
-    contentLength: number | undefined;
-    body: Readable;
-  }): Promise<FileMeta> {
+  async upload(p: UploadRequest): Promise<FileMeta> {
     const { name, left } = await this.#admit(p.room, p.from, p.name, p.contentLength);
     return this.#ingest({ ...p, name }, left);
   }
@@ -126,7 +129,7 @@ export class FileService {
     if (!Number.isSafeInteger(p.length) || p.length < 0)
       throw new FileError('BAD_REQUEST', 'Upload-Length must be the file size in bytes');
     const { name } = await this.#admit(p.room, p.from, p.name, p.length);
-    const uploadId = ulid();
+    const uploadId = newId();
     const session: UploadSession = {
       identity: p.from.identity,
       fromName: p.from.name,
@@ -245,17 +248,7 @@ export class FileService {
     return join(this.#o.uploadsDir, uploadId);
   }
 
-  async #ingest(
-    p: {
-      room: string;
-      from: Uploader;
-      name: string;
-      declaredType: string | undefined;
-      contentLength: number | undefined;
-      body: Readable;
-    },
-    left: number,
-  ): Promise<FileMeta> {
+  async #ingest(p: UploadRequest, left: number): Promise<FileMeta> {
     const name = p.name;
     const limit = Math.min(this.#o.maxBytes, left);
 
@@ -314,7 +307,7 @@ export class FileService {
     const sha256 = hash.digest('hex');
     await staged.commit(sha256);
     const meta: FileMeta = {
-      id: ulid(),
+      id: newId(),
       room: p.room,
       sha256,
       name,
