@@ -7,6 +7,7 @@ import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/e
 import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
 import type { ChatMessageInfo, FileOfferInfo } from '../../proto/signaling/messages';
 import { ChatHistory, HISTORY_CAP, type SequencedMessage } from './ChatHistory';
+import { ChatRelay } from './ChatRelay';
 import { checkChatText } from './chatText';
 
 export interface ChatSender {
@@ -35,6 +36,7 @@ const RECENT_IDS_PER_ROOM = 2000;
  * producer, acks=all) and acknowledged once Kafka has it; every edge consumes the topic (its own
  * consumer group) and delivers each message to the participants it hosts, in the partition's order,
  * after caching it in the room's Redis history. Sends made in the same tick share one produce request.
+ * Other regions' messages enter the same topic through the ChatRelay, so a room has one order here.
  */
 export class ChatService {
   readonly #kafka: Kafka;
@@ -42,6 +44,7 @@ export class ChatService {
   readonly #history: ChatHistory;
   readonly #opts: ChatServiceOptions;
   readonly #producer: KeyedProducer;
+  readonly #relay: ChatRelay;
   #consumer: Consumer;
   readonly #recentIds = new Map<string, Set<string>>();
   readonly #rebuilding = new Map<string, Promise<void>>();
@@ -58,12 +61,19 @@ export class ChatService {
     this.#opts = opts;
     this.#producer = new KeyedProducer(kafka);
     this.#consumer = createConsumer(kafka, { groupId: `meetview-edge-${opts.node}` });
+    this.#relay = new ChatRelay(kafka, { region: opts.region, node: opts.node });
+  }
+
+  /** Brings the other regions' chat into this region's log (see ChatRelay). */
+  get relay(): ChatRelay {
+    return this.#relay;
   }
 
   /** Connects the producer and starts consuming; resolves once this edge's consumer has joined its group. */
   async start(): Promise<void> {
     await this.#producer.connect();
     await this.#runConsumer();
+    await this.#relay.start();
   }
 
   async #runConsumer(): Promise<void> {
@@ -216,6 +226,7 @@ export class ChatService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#relay.close();
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#producer.disconnect().catch(() => undefined);
   }

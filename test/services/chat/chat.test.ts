@@ -228,7 +228,7 @@ describe('chat through Kafka', () => {
     await new Promise((r) => setTimeout(r, 100));
     const redis = createRedisCluster(mesh.info.regions.seoul!.redis!.nodes);
     try {
-      await redis.del(roomKey(room, 'chat'), roomKey(room, 'chat', 'built'));
+      await redis.del(roomKey(room, 'chat'), roomKey(room, 'chat', 'bodies'), roomKey(room, 'chat', 'built'));
     } finally {
       redis.disconnect();
     }
