@@ -7,6 +7,7 @@ import type { Cluster } from 'ioredis';
 import { InternalTokens } from '../lib/auth/internal';
 import { KeySet } from '../lib/auth/keys';
 import { TokenService } from '../lib/auth/tokens';
+import { loadCatalogue } from '../lib/catalogue';
 import { CHAT_TOPIC, createKafka, REGION_TOPICS } from '../lib/kafka';
 import { createRedisCluster } from '../lib/redis';
 import { CascadeService } from './cascade/CascadeService';
@@ -15,6 +16,7 @@ import { ChatService } from './chat/ChatService';
 import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
 import { ControlServiceService, createControlService } from './control/ControlService';
+import { RemoteRoomFeed } from './events/RemoteRoomFeed';
 import { RoomEventLog } from './events/RoomEventLog';
 import { FileSharing } from './files/FileSharing';
 import { loadFilesConfig } from './files/filesConfig';
@@ -40,6 +42,7 @@ export class EdgeNode {
   readonly #pool: WorkerPool;
   readonly #chat: ChatService;
   readonly #events: RoomEventLog;
+  readonly #remote: RemoteRoomFeed;
   readonly #files: FileSharing;
   readonly manager: ConferenceManager;
   /** Tokens for this edge's calls to other Meetview services, and for verifying theirs. */
@@ -59,6 +62,7 @@ export class EdgeNode {
     let pool: WorkerPool | undefined;
     let chat: ChatService | undefined;
     let events: RoomEventLog | undefined;
+    let remote: RemoteRoomFeed | undefined;
     let files: FileSharing | undefined;
     const internalTokens = new InternalTokens(keys);
     const internal = new InternalServer(internalTokens);
@@ -73,8 +77,16 @@ export class EdgeNode {
         rtcPortRange: config.rtc.portRange,
       });
       const routerRtpCapabilities = await probeRouterCapabilities(pool);
-      events = new RoomEventLog(kafka, config.region, config.nodeId);
+      const internalAddress = `${config.internal.host}:${internalPort}`;
+      events = new RoomEventLog(kafka, config.region, config.nodeId, internalAddress);
       await events.connect();
+      // Other regions' participants and tracks, from their mirrored room events (cascade).
+      remote = new RemoteRoomFeed(kafka, {
+        region: config.region,
+        node: config.nodeId,
+        sources: loadCatalogue().regions.map((r) => r.id),
+      });
+      await remote.start();
       // The chat consumer delivers to conferences, which exist once the node is built; it joins its group
       // before the node listens, so no message sent to a room here is missed.
       let manager: ConferenceManager | undefined;
@@ -105,6 +117,7 @@ export class EdgeNode {
       });
       const fileSharing = files;
       const eventLog = events;
+      const remoteFeed = remote;
       return await new Promise<EdgeNode>((resolve, reject) => {
         const node = new EdgeNode(
           config,
@@ -113,9 +126,10 @@ export class EdgeNode {
           pool!,
           chatService,
           eventLog,
+          remoteFeed,
           routerRtpCapabilities,
           fileSharing,
-          { tokens: internalTokens, server: internal, address: `${config.internal.host}:${internalPort}` },
+          { tokens: internalTokens, server: internal, address: internalAddress },
           resolve,
         );
         manager = node.manager;
@@ -124,6 +138,7 @@ export class EdgeNode {
     } catch (err) {
       await files?.close();
       await chat?.close();
+      await remote?.close();
       await events?.close();
       await internal.close();
       pool?.close();
@@ -139,6 +154,7 @@ export class EdgeNode {
     pool: WorkerPool,
     chat: ChatService,
     events: RoomEventLog,
+    remote: RemoteRoomFeed,
     routerRtpCapabilities: unknown,
     files: FileSharing,
     internal: { tokens: InternalTokens; server: InternalServer; address: string },
@@ -149,6 +165,7 @@ export class EdgeNode {
     this.#pool = pool;
     this.#chat = chat;
     this.#events = events;
+    this.#remote = remote;
     this.#files = files;
     this.internalTokens = internal.tokens;
     this.internal = internal.server;
@@ -156,6 +173,8 @@ export class EdgeNode {
     const directory = new RoomDirectory(redis);
     const registry = new NodeRegistry(redis, config.region);
     this.url = config.publicUrl ?? `http://${config.http.host}:${config.http.port}`;
+    const self = { node: config.nodeId, region: config.region };
+    this.pipes = new PipeManager({ ...self, tokens: internal.tokens });
     this.manager = new ConferenceManager(pool, directory, registry, {
       region: config.region,
       node: config.nodeId,
@@ -167,11 +186,12 @@ export class EdgeNode {
       chat,
       events,
       chatRate: config.chatRate ?? { perSecond: 5, burst: 20 },
+      cascade: { remote: (room) => remote.state.room(room), pipes: this.pipes },
     });
+    remote.on('changed', (room) => this.manager.remoteChanged(room));
+    this.pipes.on('peerlost', ({ peer }) => this.manager.peerLost(peer.node));
     // The core's actions (remove, mute, close, drain, …) arrive on the internal server.
     this.internal.addService(ControlServiceService, createControlService({ manager: this.manager, pool }));
-    const self = { node: config.nodeId, region: config.region };
-    this.pipes = new PipeManager({ ...self, tokens: internal.tokens });
     this.cascade = new CascadeService({ ...self, rooms: (id) => pool.getRoom(id), relay: this.pipes });
     this.internal.addService(this.cascade.definition, this.cascade.implementation());
     // createNodeWebSocket reads init.app only when an upgrade arrives; it is set once the app is composed.
@@ -246,6 +266,7 @@ export class EdgeNode {
     await this.internal.close();
     await this.#files.close();
     await this.#chat.close();
+    await this.#remote.close();
     await this.#events.close();
     this.#pool.close();
     this.#redis.disconnect();

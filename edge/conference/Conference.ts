@@ -14,7 +14,11 @@ import type {
   TrackSource,
   TransportInfo,
 } from '../../proto/signaling/messages';
+import { CascadeError } from '../cascade/CascadeError';
+import type { PipeManager } from '../cascade/PipeManager';
+import type { RemoteProducerCloseReason, RemoteProducerLease } from '../cascade/RemoteProducerLease';
 import type { SequencedMessage } from '../chat/ChatHistory';
+import type { RemoteRoomView, RemoteTrack } from '../events/RemoteRoomState';
 import type { RoomEventLog } from '../events/RoomEventLog';
 import { MediaError } from '../media/MediaError';
 import type { Room } from '../media/Room';
@@ -43,7 +47,38 @@ export interface ConferenceOptions {
   events: Pick<RoomEventLog, 'joined' | 'left' | 'published' | 'unpublished' | 'muted' | 'closed'>;
   /** Chat messages per second (and burst) one participant may send. */
   chatRate: { perSecond: number; burst: number };
+  /**
+   * Cascade: the other regions' participants and tracks in a room (edge/events/RemoteRoomFeed), and the
+   * pipes that bring a remote track here when a local participant consumes it. Unset: local only.
+   */
+  cascade?: {
+    remote: (room: string) => RemoteRoomView;
+    pipes: Pick<PipeManager, 'acquire'>;
+  };
 }
+
+/** This conference's hold on one remote producer: one lease, shared by every local consumer of it. */
+type RemoteHold = {
+  producerId: string;
+  owner: RemoteTrack['owner'];
+  ready: Promise<RemoteProducerLease>;
+  lease: RemoteProducerLease | undefined;
+  /** Local consumers of the piped producer. */
+  consumers: Set<string>;
+  /** consume() calls waiting for the lease: they keep it from being released meanwhile. */
+  pending: number;
+  /** Each local consumer's preferred layers; the lease asks the owner for the highest. */
+  layers: Map<string, types.ConsumerLayers>;
+  released: boolean;
+};
+
+/** Lease ends that mean the track is gone (not this edge letting go of it). */
+const TRACK_GONE: ReadonlySet<RemoteProducerCloseReason> = new Set([
+  'producerclosed',
+  'peerlost',
+  'pipeclosed',
+  'localclosed',
+]);
 
 export type ConferenceEvents = {
   /** The last participant left or the media room went away; the owner forgets the conference. */
@@ -72,6 +107,17 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   readonly #participants = new Map<string, Participant>();
   readonly #keyframeTimers = new Map<string, NodeJS.Timeout[]>();
   readonly #chatLimiters = new WeakMap<Participant, RateLimiter>();
+  /** Other regions' participants and tracks as this room's local participants have been told of them. */
+  readonly #shownRemote = new Map<string, ParticipantInfo>();
+  readonly #shownTracks = new Map<string, RemoteTrack>();
+  /** Remote tracks whose pipe ended (owner edge lost, producer closed): withdrawn until the log drops them. */
+  readonly #withdrawn = new Set<string>();
+  /**
+   * Edges lost to the cascade (node → when): their participants are hidden rather than shown as ghosts,
+   * until they join again (a join after the loss, e.g. on another edge of their region).
+   */
+  readonly #lostNodes = new Map<string, number>();
+  readonly #holds = new Map<string, RemoteHold>();
   #lastAudioLevels = 0;
   #closed = false;
 
@@ -82,6 +128,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     this.#directory = directory;
     this.#opts = opts;
     this.#wireMedia();
+    this.syncRemote();
   }
 
   get closed(): boolean {
@@ -153,6 +200,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       }
     }
     const self = participant;
+    this.syncRemote();
     const [chat, prepared] = await Promise.all([
       this.#opts.chat.recent(this.name, lastMessageId).catch((err: Error) => {
         console.error(`[conference ${this.name}] chat history unavailable: ${err.message}`);
@@ -192,6 +240,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         const producerIds: string[] = [];
         for (const other of this.#participants.values())
           if (other !== p) for (const id of other.producers.keys()) producerIds.push(id);
+        for (const id of this.#shownTracks.keys()) producerIds.push(id);
         const results = await Promise.allSettled(
           producerIds.map((id) => this.consume(p, id, undefined, { paused: false })),
         );
@@ -296,6 +345,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     this.#participants.clear();
     for (const timers of this.#keyframeTimers.values()) for (const t of timers) clearTimeout(t);
     this.#keyframeTimers.clear();
+    for (const hold of [...this.#holds.values()]) this.#release(hold);
     if (!this.#media.closed) this.#media.close();
     this.#opts.events.closed(this.name, reason);
     for (const identity of identities)
@@ -431,7 +481,11 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     const recv = [...p.transports.values()].find((t) => t.direction === 'recv');
     if (!recv) throw new SignalingError(ErrorCode.BadRequest, 'create a recv transport before consuming');
     const owner = this.#producerOwner(producerId);
-    if (!owner) throw new SignalingError(ErrorCode.NotFound, `no track ${producerId} in this room`);
+    if (!owner) {
+      const remote = this.#shownTracks.get(producerId);
+      if (!remote) throw new SignalingError(ErrorCode.NotFound, `no track ${producerId} in this room`);
+      return this.#consumeRemote(p, recv.id, remote, paused);
+    }
     if (owner.participant === p)
       throw new SignalingError(ErrorCode.BadRequest, 'cannot consume your own track');
     for (const c of p.consumers.values()) if (c.producerId === producerId) return c; // Idempotent: a retried consume gets the same consumer.
@@ -461,7 +515,11 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     const c = this.#ownConsumer(p, consumerId);
     await media(() => this.#media.resumeConsumer(consumerId));
     c.paused = false;
-    if (c.kind === 'video') this.#scheduleKeyframeRetries(consumerId);
+    if (c.kind === 'video') {
+      this.#scheduleKeyframeRetries(consumerId);
+      // A remote track: ask its owner edge at once too (a PLI would also cross the pipe, one hop later).
+      this.#remoteKeyFrame(c.producerId);
+    }
   }
 
   async pauseConsumer(p: Participant, consumerId: string): Promise<void> {
@@ -471,25 +529,240 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   }
 
   async setPreferredLayers(p: Participant, consumerId: string, spatialLayer: number, temporalLayer?: number) {
-    this.#ownConsumer(p, consumerId);
-    await media(() =>
-      this.#media.setPreferredLayers(consumerId, {
-        spatialLayer,
-        ...(temporalLayer === undefined ? {} : { temporalLayer }),
-      }),
-    );
+    const c = this.#ownConsumer(p, consumerId);
+    const layers: types.ConsumerLayers = {
+      spatialLayer,
+      ...(temporalLayer === undefined ? {} : { temporalLayer }),
+    };
+    await media(() => this.#media.setPreferredLayers(consumerId, layers));
+    // A remote track: the owner edge learns the highest layers any local viewer wants.
+    const hold = this.#holds.get(c.producerId);
+    if (hold?.consumers.has(consumerId)) {
+      hold.layers.set(consumerId, layers);
+      this.#sendLayers(hold);
+    }
   }
 
   async requestKeyFrame(p: Participant, consumerId: string): Promise<void> {
-    this.#ownConsumer(p, consumerId);
+    const c = this.#ownConsumer(p, consumerId);
     await media(() => this.#media.requestKeyFrame(consumerId));
+    this.#remoteKeyFrame(c.producerId);
+  }
+
+  // ---- other regions (cascade) --------------------------------------------------------------------
+
+  /**
+   * Brings what the local participants were told of other regions in line with the remote room state:
+   * participants joined/left and tracks published/unpublished/paused/resumed, through the same
+   * notifications as local ones. Called when the room's remote state changed and when a pipe ended.
+   */
+  syncRemote(): void {
+    const cascade = this.#opts.cascade;
+    if (!cascade || this.#closed) return;
+    const view = cascade.remote(this.name);
+    // Someone connected here wins over a remote entry with the same identity.
+    const wantedPeople = new Map<string, ParticipantInfo>();
+    for (const [identity, rp] of view.participants) {
+      const lostAt = this.#lostNodes.get(rp.owner.node);
+      if (lostAt !== undefined && rp.info.joinedAt <= lostAt) continue;
+      if (!this.#participants.has(identity)) wantedPeople.set(identity, rp.info);
+    }
+    for (const id of [...this.#withdrawn]) if (!view.tracks.has(id)) this.#withdrawn.delete(id);
+    const wantedTracks = new Map<string, RemoteTrack>();
+    for (const [id, rt] of view.tracks)
+      if (wantedPeople.has(rt.track.identity) && !this.#withdrawn.has(id)) wantedTracks.set(id, rt);
+
+    for (const [id, shown] of [...this.#shownTracks])
+      if (!wantedTracks.has(id)) {
+        this.#shownTracks.delete(id);
+        const hold = this.#holds.get(id);
+        if (hold) this.#release(hold); // its last release closes the piped producer and its consumers
+        this.#broadcast('track.unpublished', { producerId: id, identity: shown.track.identity });
+      }
+    for (const identity of [...this.#shownRemote.keys()])
+      if (!wantedPeople.has(identity)) {
+        this.#shownRemote.delete(identity);
+        const reason =
+          view.leftReasons.get(identity) ?? (view.participants.has(identity) ? 'edge lost' : 'left');
+        this.#broadcast('participant.left', { identity, reason });
+      }
+    for (const [identity, info] of wantedPeople)
+      if (!this.#shownRemote.has(identity)) {
+        this.#shownRemote.set(identity, info);
+        this.#broadcast('participant.joined', { participant: info });
+      }
+    for (const [id, rt] of wantedTracks) {
+      const shown = this.#shownTracks.get(id);
+      this.#shownTracks.set(id, rt);
+      const { identity, paused } = rt.track;
+      if (!shown) this.#broadcast('track.published', { track: { ...rt.track } });
+      else if (shown.track.paused !== paused)
+        this.#broadcast(paused ? 'track.paused' : 'track.resumed', { producerId: id, identity });
+    }
+  }
+
+  /** An edge stopped answering the cascade: its tracks are withdrawn here rather than left frozen. */
+  peerLost(node: string): void {
+    let any = false;
+    for (const [id, rt] of this.#shownTracks)
+      if (rt.owner.node === node) {
+        this.#withdrawn.add(id);
+        any = true;
+      }
+    if ([...this.#shownRemote.values()].some((info) => info.node === node)) {
+      this.#lostNodes.set(node, Date.now());
+      any = true;
+    }
+    if (any) this.syncRemote();
+  }
+
+  /** The remote tracks shown here and the leases held for them (diagnostics, tests). */
+  remoteState(): { participants: string[]; tracks: string[]; leases: string[] } {
+    return {
+      participants: [...this.#shownRemote.keys()],
+      tracks: [...this.#shownTracks.keys()],
+      leases: [...this.#holds.values()].filter((h) => h.lease).map((h) => h.producerId),
+    };
+  }
+
+  async #consumeRemote(
+    p: Participant,
+    transportId: string,
+    remote: RemoteTrack,
+    paused: boolean,
+  ): Promise<ConsumeResult> {
+    const { producerId, identity, source } = remote.track;
+    if (identity === p.identity)
+      throw new SignalingError(ErrorCode.BadRequest, 'cannot consume your own track');
+    for (const c of p.consumers.values()) if (c.producerId === producerId) return c;
+    const hold = this.#holdFor(remote);
+    hold.pending++;
+    let info: Awaited<ReturnType<Room['consume']>>;
+    try {
+      await hold.ready;
+      info = await media(() =>
+        this.#media.consume({
+          transportId,
+          producerId,
+          rtpCapabilities: p.rtpCapabilities as types.RtpCapabilities,
+          paused,
+        }),
+      );
+    } catch (err) {
+      hold.pending--;
+      this.#releaseIfUnused(hold);
+      if (err instanceof CascadeError)
+        throw new SignalingError(
+          ErrorCode.Unavailable,
+          `track ${producerId} could not be brought from ${remote.owner.node}: ${err.message}`,
+        );
+      throw err;
+    }
+    hold.pending--;
+    hold.consumers.add(info.id);
+    const result: ConsumeResult = {
+      consumerId: info.id,
+      producerId,
+      identity,
+      kind: info.kind,
+      source,
+      rtpParameters: info.rtpParameters,
+      paused,
+      producerPaused: info.producerPaused,
+    };
+    p.consumers.set(info.id, result);
+    return result;
+  }
+
+  /** The hold on a remote producer, acquiring its pipe (source = the owner edge) on first use. */
+  #holdFor(remote: RemoteTrack): RemoteHold {
+    const { producerId } = remote.track;
+    const existing = this.#holds.get(producerId);
+    if (existing && !existing.released) return existing;
+    const cascade = this.#opts.cascade;
+    if (!cascade) throw new SignalingError(ErrorCode.NotFound, `no track ${producerId} in this room`);
+    const hold: RemoteHold = {
+      producerId,
+      owner: remote.owner,
+      ready: cascade.pipes.acquire({ room: this.#media, producerId, source: remote.owner }),
+      lease: undefined,
+      consumers: new Set(),
+      pending: 0,
+      layers: new Map(),
+      released: false,
+    };
+    this.#holds.set(producerId, hold);
+    hold.ready.then(
+      (lease) => {
+        if (hold.released) {
+          lease.release();
+          return;
+        }
+        hold.lease = lease;
+        lease.on('close', (reason) => this.#onLeaseClose(hold, reason));
+      },
+      (err: Error) => {
+        console.error(
+          `[conference ${this.name}] piping ${producerId} from ${remote.owner.node}: ${err.message}`,
+        );
+        hold.released = true;
+        if (this.#holds.get(producerId) === hold) this.#holds.delete(producerId);
+      },
+    );
+    return hold;
+  }
+
+  /** The piped producer went away without us asking: its local consumers closed with it; withdraw it. */
+  #onLeaseClose(hold: RemoteHold, reason: RemoteProducerCloseReason): void {
+    hold.released = true;
+    if (this.#holds.get(hold.producerId) === hold) this.#holds.delete(hold.producerId);
+    if (this.#closed || !TRACK_GONE.has(reason)) return;
+    console.error(`[conference ${this.name}] remote track ${hold.producerId} ended: ${reason}`);
+    this.#withdrawn.add(hold.producerId);
+    this.syncRemote();
+  }
+
+  #releaseIfUnused(hold: RemoteHold): void {
+    if (hold.consumers.size === 0 && hold.pending === 0) this.#release(hold);
+  }
+
+  #release(hold: RemoteHold): void {
+    if (hold.released) return;
+    hold.released = true;
+    if (this.#holds.get(hold.producerId) === hold) this.#holds.delete(hold.producerId);
+    // A lease still being acquired is released when it arrives (see #holdFor).
+    hold.lease?.release();
+  }
+
+  #remoteKeyFrame(producerId: string): void {
+    const lease = this.#holds.get(producerId)?.lease;
+    if (lease && lease.kind === 'video')
+      lease.requestKeyFrame().catch((err: Error) => {
+        console.error(`[conference ${this.name}] key frame request for ${producerId}: ${err.message}`);
+      });
+  }
+
+  #sendLayers(hold: RemoteHold): void {
+    let best: types.ConsumerLayers | undefined;
+    for (const l of hold.layers.values())
+      if (
+        !best ||
+        l.spatialLayer > best.spatialLayer ||
+        (l.spatialLayer === best.spatialLayer && (l.temporalLayer ?? 99) > (best.temporalLayer ?? 99))
+      )
+        best = l;
+    hold.lease?.setPreferredLayers(best).catch((err: Error) => {
+      console.error(`[conference ${this.name}] preferred layers for ${hold.producerId}: ${err.message}`);
+    });
   }
 
   // ---- internals ---------------------------------------------------------------------------------
 
   #snapshot(self: Participant, resumed: boolean): Omit<ResponseData['join'], 'chat'> {
     const participants = [...this.#participants.values()].map((p) => p.info);
+    for (const info of this.#shownRemote.values()) participants.push(info);
     const tracks: TrackInfo[] = [];
+    for (const rt of this.#shownTracks.values()) tracks.push({ ...rt.track });
     for (const p of this.#participants.values())
       for (const own of p.producers.values())
         tracks.push({
@@ -532,18 +805,28 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       this.#opts.events.unpublished(this.name, p.info, producerId);
       this.#broadcast('track.unpublished', { producerId, identity: peerId }, peerId);
     });
-    m.on('producerpause', ({ producerId, peerId }) =>
-      this.#broadcast('track.paused', { producerId, identity: peerId }, peerId),
-    );
-    m.on('producerresume', ({ producerId, peerId }) =>
-      this.#broadcast('track.resumed', { producerId, identity: peerId }, peerId),
-    );
+    // A piped (remote) producer's pause reaches the participants through the room events instead.
+    m.on('producerpause', ({ producerId, peerId }) => {
+      if (this.#participants.has(peerId))
+        this.#broadcast('track.paused', { producerId, identity: peerId }, peerId);
+    });
+    m.on('producerresume', ({ producerId, peerId }) => {
+      if (this.#participants.has(peerId))
+        this.#broadcast('track.resumed', { producerId, identity: peerId }, peerId);
+    });
     // The viewer has its picture: further key frame requests would only cost bitrate.
     m.on('consumerkeyframe', ({ consumerId }) => this.#clearKeyframeRetries(consumerId));
     m.on('consumerclose', ({ consumerId, producerId, peerId }) => {
       this.#clearKeyframeRetries(consumerId);
       const p = this.#participants.get(peerId);
       if (p?.consumers.delete(consumerId)) p.notify('consumer.closed', { consumerId, producerId });
+      // The last local viewer of a remote track gone: give the pipe back.
+      const hold = this.#holds.get(producerId);
+      if (hold?.consumers.delete(consumerId)) {
+        hold.layers.delete(consumerId);
+        if (hold.consumers.size === 0 && hold.pending === 0) this.#release(hold);
+        else if (hold.layers.size > 0) this.#sendLayers(hold);
+      }
     });
     m.on('consumerlayerschange', ({ consumerId, peerId, layers }) =>
       this.#participants.get(peerId)?.notify('consumer.layersChanged', {
@@ -552,20 +835,28 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         temporalLayer: layers?.temporalLayer ?? null,
       }),
     );
-    m.on('activespeaker', ({ peerId }) => this.#broadcast('activeSpeaker', { identity: peerId || null }));
+    m.on('activespeaker', ({ peerId, producerId }) =>
+      this.#broadcast('activeSpeaker', { identity: this.#speaker(peerId, producerId) || null }),
+    );
     m.on('silence', () => this.#broadcast('activeSpeaker', { identity: null }));
     m.on('audiolevels', (levels) => {
       const now = Date.now();
       if (now - this.#lastAudioLevels < AUDIO_LEVELS_INTERVAL_MS) return;
       this.#lastAudioLevels = now;
       this.#broadcast('audioLevels', {
-        levels: levels.map((l) => ({ identity: l.peerId, volume: l.volume })),
+        levels: levels.map((l) => ({ identity: this.#speaker(l.peerId, l.producerId), volume: l.volume })),
       });
     });
     m.on('close', (reason) => {
       // The worker died or the pool closed: clients reconnect and get a fresh conference.
       if (!this.#closed) this.close(`media ${reason}`, 1012);
     });
+  }
+
+  /** Who speaks through a producer: its local peer, or for a piped producer the remote track's owner. */
+  #speaker(peerId: string, producerId: string): string {
+    if (this.#participants.has(peerId)) return peerId;
+    return this.#shownTracks.get(producerId)?.track.identity ?? peerId;
   }
 
   // "joined"/"left" lines in the chat travel the chat path, so every edge and region shows them in order.

@@ -74,6 +74,16 @@ export class ConferenceManager {
     return { rooms: this.#conferences.size, participants, tracks };
   }
 
+  /** The other regions' state of `room` changed (RemoteRoomFeed): its conference here tells its participants. */
+  remoteChanged(room: string): void {
+    this.#conferences.get(room)?.syncRemote();
+  }
+
+  /** A peer edge stopped answering the cascade: every conference withdraws the tracks it owns. */
+  peerLost(node: string): void {
+    for (const c of this.#conferences.values()) c.peerLost(node);
+  }
+
   /** Decides where a participant of `room` is served: here, or on the edge that is the room's home. */
   async place(room: string): Promise<Placement> {
     if (this.#closed) throw new SignalingError(ErrorCode.Unavailable, 'this edge is shutting down');

@@ -25,12 +25,15 @@ export class RoomEventLog {
   readonly #producer: KeyedProducer;
   readonly #region: string;
   readonly #node: string;
+  /** This node's internal gRPC address, written on every participant: other regions pipe from it. */
+  readonly #address: string | undefined;
   readonly #pending = new Set<Promise<unknown>>();
 
-  constructor(kafka: Kafka, region: string, node: string) {
+  constructor(kafka: Kafka, region: string, node: string, address?: string) {
     this.#producer = new KeyedProducer(kafka);
     this.#region = region;
     this.#node = node;
+    this.#address = address;
   }
 
   async connect(): Promise<void> {
@@ -98,7 +101,14 @@ export class RoomEventLog {
   }
 
   #participant(p: ParticipantInfo) {
-    return { identity: p.identity, name: p.name, region: p.region, node: p.node };
+    return {
+      identity: p.identity,
+      name: p.name,
+      region: p.region,
+      node: p.node,
+      // The participant is served here (p.node is this node), so this node's address is theirs.
+      ...(this.#address && p.node === this.#node ? { nodeAddress: this.#address } : {}),
+    };
   }
 
   #write(room: string, event: RoomEvent): void {

@@ -160,6 +160,11 @@ export interface Participant {
   name: string;
   region: string;
   node: string;
+  /**
+   * host:port of the node's internal gRPC server (Cascade), where another edge asks for its tracks.
+   * Set by edges on room events; optional so that writers that do not know it stay valid.
+   */
+  nodeAddress?: string | undefined;
 }
 
 export interface ChatMessage {
@@ -453,7 +458,7 @@ export const Envelope: MessageFns<Envelope> = {
 };
 
 function createBaseParticipant(): Participant {
-  return { identity: "", name: "", region: "", node: "" };
+  return { identity: "", name: "", region: "", node: "", nodeAddress: undefined };
 }
 
 export const Participant: MessageFns<Participant> = {
@@ -469,6 +474,9 @@ export const Participant: MessageFns<Participant> = {
     }
     if (message.node !== "") {
       writer.uint32(34).string(message.node);
+    }
+    if (message.nodeAddress !== undefined) {
+      writer.uint32(42).string(message.nodeAddress);
     }
     return writer;
   },
@@ -518,6 +526,14 @@ export const Participant: MessageFns<Participant> = {
             message.node = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nodeAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +552,11 @@ export const Participant: MessageFns<Participant> = {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       region: isSet(object.region) ? globalThis.String(object.region) : "",
       node: isSet(object.node) ? globalThis.String(object.node) : "",
+      nodeAddress: isSet(object.nodeAddress)
+        ? globalThis.String(object.nodeAddress)
+        : isSet(object.node_address)
+        ? globalThis.String(object.node_address)
+        : undefined,
     };
   },
 
@@ -553,6 +574,9 @@ export const Participant: MessageFns<Participant> = {
     if (message.node !== "") {
       obj.node = message.node;
     }
+    if (message.nodeAddress !== undefined) {
+      obj.nodeAddress = message.nodeAddress;
+    }
     return obj;
   },
 
@@ -565,6 +589,7 @@ export const Participant: MessageFns<Participant> = {
     message.name = object.name ?? "";
     message.region = object.region ?? "";
     message.node = object.node ?? "";
+    message.nodeAddress = object.nodeAddress ?? undefined;
     return message;
   },
 };
