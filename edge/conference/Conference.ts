@@ -582,8 +582,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     for (const identity of [...this.#shownRemote.keys()])
       if (!wantedPeople.has(identity)) {
         this.#shownRemote.delete(identity);
-        const reason =
-          view.leftReasons.get(identity) ?? (view.participants.has(identity) ? 'edge lost' : 'left');
+        const reason = view.leftReason(identity) ?? (view.participants.has(identity) ? 'edge lost' : 'left');
         this.#broadcast('participant.left', { identity, reason });
       }
     for (const [identity, info] of wantedPeople)

@@ -99,7 +99,7 @@ describe('RemoteRoomState', () => {
     s.apply(env('r', 'seoul-edge-1', { $case: 'roomClosed', value: { reason: 'closed by operator' } }));
     expect([...s.room('r').participants.keys()]).toEqual(['bo']);
     expect(s.room('r').tracks.size).toBe(0);
-    expect(s.room('r').leftReasons.get('ana')).toBe('room closed');
+    expect(s.room('r').leftReason('ana')).toBe('room closed');
   });
 
   it('ignores this region’s own events, other payloads and unknown track kinds', () => {

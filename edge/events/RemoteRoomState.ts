@@ -28,14 +28,13 @@ export interface RemoteTrack {
 export interface RemoteRoomView {
   readonly participants: ReadonlyMap<string, RemoteParticipant>;
   readonly tracks: ReadonlyMap<string, RemoteTrack>;
-  /** Why a participant that is no longer in `participants` left (the last leave seen). */
-  readonly leftReasons: ReadonlyMap<string, string>;
+  /** Why a participant that is no longer in `participants` left (the last leave seen, while remembered). */
+  leftReason(identity: string): string | undefined;
 }
 
 type MutableRoom = {
   participants: Map<string, RemoteParticipant>;
   tracks: Map<string, RemoteTrack>;
-  leftReasons: Map<string, string>;
 };
 
 const KINDS: Partial<Record<TrackKind, MediaKind>> = {
@@ -49,11 +48,11 @@ const SOURCES: Partial<Record<TrackSource, SignalingSource>> = {
   [TrackSource.TRACK_SOURCE_SCREEN_AUDIO]: 'screen-audio',
 };
 
-const EMPTY: RemoteRoomView = { participants: new Map(), tracks: new Map(), leftReasons: new Map() };
 /** Envelope ids remembered for dropping duplicates: mirror and retry copies arrive close to the original. */
 const DEFAULT_DEDUPE_CAPACITY = 100_000;
-/** Leave reasons kept per room, so a room's map cannot grow without bound. */
-const MAX_LEFT_REASONS = 256;
+/** Leave reasons remembered (the newest), so a conference can say why; kept apart from the rooms, which
+ * are dropped once empty. */
+const MAX_LEFT_REASONS = 10_000;
 
 /**
  * The fold of other regions' room events: per room, who is present in the other regions, which tracks
@@ -69,6 +68,8 @@ export class RemoteRoomState {
   readonly #localRegion: string;
   readonly #rooms = new Map<string, MutableRoom>();
   readonly #seen = new Set<string>();
+  /** `${room}\u0000${identity}` → why the participant left. */
+  readonly #leftReasons = new Map<string, string>();
   readonly #dedupeCapacity: number;
 
   constructor(localRegion: string, opts: { dedupeCapacity?: number } = {}) {
@@ -78,7 +79,12 @@ export class RemoteRoomState {
 
   /** The room now (an empty view when no other region has anyone in it). */
   room(name: string): RemoteRoomView {
-    return this.#rooms.get(name) ?? EMPTY;
+    const room = this.#rooms.get(name);
+    return {
+      participants: room?.participants ?? new Map(),
+      tracks: room?.tracks ?? new Map(),
+      leftReason: (identity) => this.#leftReasons.get(`${name}\u0000${identity}`),
+    };
   }
 
   get roomCount(): number {
@@ -103,7 +109,7 @@ export class RemoteRoomState {
         if (!who?.identity) return undefined;
         const room = this.#room(name);
         room.participants.set(who.identity, remoteParticipant(who, envelope));
-        room.leftReasons.delete(who.identity);
+        this.#leftReasons.delete(`${name}\u0000${who.identity}`);
         return name;
       }
       case 'participantLeft': {
@@ -111,7 +117,7 @@ export class RemoteRoomState {
         const room = this.#rooms.get(name);
         const present = who ? room?.participants.get(who.identity) : undefined;
         if (!room || !who || !present || present.owner.node !== nodeOf(who, envelope)) return undefined;
-        this.#removeParticipant(room, who.identity, event.value.reason || 'left');
+        this.#removeParticipant(name, room, who.identity, event.value.reason || 'left');
         this.#dropIfEmpty(name, room);
         return name;
       }
@@ -148,7 +154,7 @@ export class RemoteRoomState {
         if (!room) return undefined;
         const gone = [...room.participants.values()].filter((p) => p.owner.node === envelope.originNode);
         if (gone.length === 0) return undefined;
-        for (const p of gone) this.#removeParticipant(room, p.info.identity, 'room closed');
+        for (const p of gone) this.#removeParticipant(name, room, p.info.identity, 'room closed');
         this.#dropIfEmpty(name, room);
         return name;
       }
@@ -160,22 +166,24 @@ export class RemoteRoomState {
   #room(name: string): MutableRoom {
     let room = this.#rooms.get(name);
     if (!room) {
-      room = { participants: new Map(), tracks: new Map(), leftReasons: new Map() };
+      room = { participants: new Map(), tracks: new Map() };
       this.#rooms.set(name, room);
     }
     return room;
   }
 
-  #removeParticipant(room: MutableRoom, identity: string, reason: string): void {
+  #removeParticipant(name: string, room: MutableRoom, identity: string, reason: string): void {
     const present = room.participants.get(identity);
     if (!present) return;
     room.participants.delete(identity);
     for (const [id, t] of room.tracks)
       if (t.track.identity === identity && t.owner.node === present.owner.node) room.tracks.delete(id);
-    room.leftReasons.set(identity, reason);
-    if (room.leftReasons.size > MAX_LEFT_REASONS) {
-      const oldest = room.leftReasons.keys().next().value;
-      if (oldest !== undefined) room.leftReasons.delete(oldest);
+    const key = `${name}\u0000${identity}`;
+    this.#leftReasons.delete(key);
+    this.#leftReasons.set(key, reason);
+    if (this.#leftReasons.size > MAX_LEFT_REASONS) {
+      const oldest = this.#leftReasons.keys().next().value;
+      if (oldest !== undefined) this.#leftReasons.delete(oldest);
     }
   }
 

@@ -28,6 +28,8 @@ export class RoomEventLog {
   /** This node's internal gRPC address, written on every participant: other regions pipe from it. */
   readonly #address: string | undefined;
   readonly #pending = new Set<Promise<unknown>>();
+  /** Per room, its newest write: the next one waits for it. */
+  readonly #lastWrite = new Map<string, Promise<unknown>>();
 
   constructor(kafka: Kafka, region: string, node: string, address?: string) {
     this.#producer = new KeyedProducer(kafka);
@@ -120,12 +122,21 @@ export class RoomEventLog {
       tsMs: Date.now(),
       payload: { $case: 'roomEvent', value: event },
     };
-    const write: Promise<unknown> = this.#producer
-      .send(ROOM_EVENTS_TOPIC, [{ key: room, value: Buffer.from(Envelope.encode(envelope).finish()) }])
+    const value = Buffer.from(Envelope.encode(envelope).finish());
+    // One room's writes go one after the other: concurrent sends can reach the broker out of order (the
+    // first ones of a process each wait for the topic's metadata), and a "left" written before its
+    // "joined" would leave a ghost in every other region's view of the room.
+    const previous = this.#lastWrite.get(room) ?? Promise.resolve();
+    const write: Promise<unknown> = previous
+      .then(() => this.#producer.send(ROOM_EVENTS_TOPIC, [{ key: room, value }]))
       .catch((err) =>
         console.error(`[room-events] ${room}: ${event.event?.$case} not written: ${(err as Error).message}`),
       )
-      .finally(() => this.#pending.delete(write));
+      .finally(() => {
+        this.#pending.delete(write);
+        if (this.#lastWrite.get(room) === write) this.#lastWrite.delete(room);
+      });
+    this.#lastWrite.set(room, write);
     this.#pending.add(write);
   }
 }
