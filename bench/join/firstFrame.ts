@@ -72,7 +72,9 @@ const JOIN_TIMEOUT_MS = 10_000;
 const TARGET = { p50: 250, p99: 600 };
 /** Marks the client records, in the order a join usually passes them. */
 const PHASES = [
+  'prepared',
   'join',
+  'view',
   'ws-open',
   'join-response',
   'device-loaded',
@@ -90,6 +92,8 @@ interface Sample {
   marks: Partial<Record<Phase, number>>;
   /** Key frame requests (PLI/FIR) the publisher's Chromium received and key frames it encoded during the join. */
   publisher?: { requests: number; keyFrames: number };
+  /** Name typed → the prejoin showed "ready" (null: not waited for, or not shown in time). */
+  readyMs?: number | null;
   error?: string;
 }
 
@@ -98,8 +102,13 @@ const { values: args } = parseArgs({
     joins: { type: 'string', default: '20' },
     'gap-ms': { type: 'string', default: '1000' },
     json: { type: 'string' },
+    /** Click as soon as the preview plays, without waiting for the prejoin's "ready" (prepared session). */
+    'no-wait-ready': { type: 'boolean', default: false },
   },
 });
+const WAIT_READY = !args['no-wait-ready'];
+/** How long the prejoin may take to show "ready" before the click goes ahead anyway. */
+const READY_TIMEOUT_MS = 5_000;
 const JOINS = Number(args.joins);
 const GAP_MS = Number(args['gap-ms']);
 if (!Number.isInteger(JOINS) || JOINS < 1 || JOINS > 200) throw new Error('--joins must be 1..200');
@@ -130,6 +139,7 @@ async function oneJoin(
     await page.addInitScript(PC_HOOK);
     await page.goto(url);
     await page.getByTestId('prejoin-name').fill(`Viewer ${index}`);
+    const named = (await page.evaluate(() => performance.now())) as number;
     // Wait for the camera preview: the client holds the join until its first capture, which is the
     // device's cost, not the service's.
     await page.waitForFunction(
@@ -150,6 +160,17 @@ async function oneJoin(
         { capture: true, once: true },
       );
     });
+    // A person looks at their preview for a while; the prejoin meanwhile prepares the session (token,
+    // socket, transports, ICE and DTLS) and says when it is ready. Wait for that, as the person would.
+    let readyMs: number | null = null;
+    if (WAIT_READY) {
+      const shown = await page
+        .getByTestId('prejoin-ready')
+        .waitFor({ state: 'visible', timeout: READY_TIMEOUT_MS })
+        .then(() => true)
+        .catch(() => false);
+      if (shown) readyMs = ((await page.evaluate(() => performance.now())) as number) - named;
+    }
     const before = (await pubPage.evaluate(VIDEO_STATS)) as VideoStats;
     await page.getByTestId('prejoin-join').click();
     let error: string | undefined;
@@ -207,7 +228,7 @@ async function oneJoin(
       .getByTestId('ended')
       .waitFor({ timeout: 3_000 })
       .catch(() => undefined);
-    return { index, totalMs, marks, publisher: pub, error };
+    return { index, totalMs, marks, publisher: pub, readyMs, error };
   } finally {
     await context.close().catch(() => undefined);
   }
@@ -307,6 +328,17 @@ async function main(): Promise<void> {
       .filter((s) => s.marks['first-frame'] !== undefined && s.marks['recv-connected'] !== undefined)
       .map((s) => s.marks['first-frame']! - s.marks['recv-connected']!)
       .sort((a, b) => a - b);
+    const ready = samples
+      .map((s) => s.readyMs)
+      .filter((x): x is number => typeof x === 'number')
+      .sort((a, b) => a - b);
+    if (WAIT_READY)
+      console.log(
+        ready.length > 0
+          ? `  prejoin ready (name typed → "ready" shown; token, socket, transports, ICE/DTLS): p50 ${fmt(percentile(ready, 50))} p99 ${fmt(percentile(ready, 99))}; ready before the click in ${ready.length} of ${samples.length}`
+          : `  the prejoin never showed "ready" within ${READY_TIMEOUT_MS} ms: every click went ahead unprepared`,
+      );
+    else console.log('  --no-wait-ready: each click as soon as the preview played');
     if (wait.length > 0)
       console.log(
         `  recv-connected → first-frame (key frame wait + decode): p50 ${fmt(percentile(wait, 50))} p99 ${fmt(percentile(wait, 99))}`,
@@ -323,7 +355,16 @@ async function main(): Promise<void> {
       const p99 = failed > 0 ? null : percentile(sorted, 99);
       const max = sorted.at(-1)!;
       const fromJoin = { p50: percentile(fromJoinMark, 50), p99: percentile(fromJoinMark, 99) };
-      summary = { joins: samples.length, failed, p50, p99, max, fromJoinMark: fromJoin };
+      summary = {
+        joins: samples.length,
+        failed,
+        p50,
+        p99,
+        max,
+        fromJoinMark: fromJoin,
+        waitReady: WAIT_READY,
+        readyBeforeClick: ready.length,
+      };
       console.log(
         `  p50 ${p50.toFixed(0)} ms, p99 ${p99 === null ? `> ${JOIN_TIMEOUT_MS} (a join failed)` : p99.toFixed(0)} ms, max ${max.toFixed(0)} ms; ${failed} failed of ${samples.length}`,
       );

@@ -25,6 +25,7 @@ import type { Room } from '../media/Room';
 import type { RoomDirectory } from '../routing/RoomDirectory';
 import { RateLimiter } from '../signaling/RateLimiter';
 import { Participant, type ParticipantLink } from './Participant';
+import type { PreparedMedia } from './PreparedMedia';
 
 /** The chat service as a conference sees it (edge/chat/ChatService). */
 export interface ChatPort {
@@ -118,6 +119,8 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
    */
   readonly #lostNodes = new Map<string, number>();
   readonly #holds = new Map<string, RemoteHold>();
+  /** Transports made for connections that have not joined yet (prepareMedia); they keep the room open. */
+  readonly #prepared = new Set<PreparedMedia>();
   #lastAudioLevels = 0;
   #closed = false;
 
@@ -133,6 +136,10 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  get rtpCapabilities(): types.RtpCapabilities {
+    return this.#media.rtpCapabilities;
   }
 
   get participantCount(): number {
@@ -158,10 +165,13 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     link: ParticipantLink,
     lastMessageId?: string,
     rtpCapabilities?: unknown,
+    preparedMedia?: PreparedMedia,
   ): Promise<ResponseData['join']> {
     this.#assertOpen();
     let participant = this.#participants.get(claims.identity);
     const resumed = participant !== undefined;
+    // A resumed session keeps its own transports; ones prepared by this connection are not needed.
+    if (resumed && preparedMedia) this.discardPrepared(preparedMedia);
     if (participant) {
       participant.grants = claims.grants;
       participant.hold();
@@ -206,7 +216,11 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         console.error(`[conference ${this.name}] chat history unavailable: ${err.message}`);
         return [] as SequencedMessage[];
       }),
-      !resumed && rtpCapabilities ? this.#prepare(self, rtpCapabilities) : undefined,
+      !resumed && preparedMedia
+        ? this.#prepare(self, preparedMedia.rtpCapabilities, preparedMedia)
+        : !resumed && rtpCapabilities
+          ? this.#prepare(self, rtpCapabilities)
+          : undefined,
     ]);
     participant.chatSentUpTo(chat.at(-1)?.seq ?? -1);
     return { ...this.#snapshot(participant, resumed), ...prepared, chat };
@@ -220,10 +234,25 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   async #prepare(
     p: Participant,
     rtpCapabilities: unknown,
+    preparedMedia?: PreparedMedia,
   ): Promise<Pick<ResponseData['join'], 'transports' | 'consumers'> | undefined> {
     p.rtpCapabilities = rtpCapabilities;
     const transports: TransportInfo[] = [];
     const consumers: ConsumeResult[] = [];
+    if (preparedMedia && this.#prepared.delete(preparedMedia)) {
+      // Made before the join and connected meanwhile: the participant takes them over. Its consumers
+      // start paused and the client resumes each once its track exists, so the key frame asked for on
+      // resume is not sent before the browser can decode it.
+      for (const t of preparedMedia.transports) {
+        p.transports.set(t.id, { id: t.id, direction: t.direction });
+        transports.push(t);
+      }
+      if (p.grants.subscribe && transports.some((t) => t.direction === 'recv')) {
+        const results = await Promise.allSettled(this.#roomProducerIds(p).map((id) => this.consume(p, id)));
+        for (const r of results) if (r.status === 'fulfilled') consumers.push(r.value);
+      }
+      return { transports, consumers };
+    }
     try {
       const directions = (['recv', 'send'] as const).filter((d) =>
         d === 'recv' ? p.grants.subscribe : p.grants.publish,
@@ -237,12 +266,8 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
             r.reason,
           );
       if (p.grants.subscribe) {
-        const producerIds: string[] = [];
-        for (const other of this.#participants.values())
-          if (other !== p) for (const id of other.producers.keys()) producerIds.push(id);
-        for (const id of this.#shownTracks.keys()) producerIds.push(id);
         const results = await Promise.allSettled(
-          producerIds.map((id) => this.consume(p, id, undefined, { paused: false })),
+          this.#roomProducerIds(p).map((id) => this.consume(p, id, undefined, { paused: false })),
         );
         for (const r of results) if (r.status === 'fulfilled') consumers.push(r.value);
       }
@@ -251,6 +276,70 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       return transports.length > 0 ? { transports, consumers } : undefined;
     }
     return { transports, consumers };
+  }
+
+  /** Every track in the room that `p` may watch: the other local participants' and the remote ones shown. */
+  #roomProducerIds(p: Participant): string[] {
+    const ids: string[] = [];
+    for (const other of this.#participants.values())
+      if (other !== p) for (const id of other.producers.keys()) ids.push(id);
+    for (const id of this.#shownTracks.keys()) ids.push(id);
+    return ids;
+  }
+
+  /**
+   * Transports for a connection that has not joined yet (the `prepare` request): a receive transport with
+   * SCTP and a consumer of the room's warm-up channel on it, and a send transport when the grants allow.
+   * Nobody is told; the join adopts them (see #prepare), or discardPrepared() closes them.
+   */
+  async prepareMedia(claims: ParticipantClaims, rtpCapabilities: unknown): Promise<PreparedMedia> {
+    this.#assertOpen();
+    const prepared: PreparedMedia = { identity: claims.identity, rtpCapabilities, transports: [] };
+    this.#prepared.add(prepared);
+    try {
+      const make = (direction: 'send' | 'recv') =>
+        media(() =>
+          this.#media.createWebRtcTransport({
+            peerId: claims.identity,
+            enableSctp: direction === 'recv',
+            appData: { direction, prepared: true },
+          }),
+        ).then((info) => {
+          prepared.transports.push({ ...info, direction });
+          return info;
+        });
+      const [recv] = await Promise.all([
+        claims.grants.subscribe ? make('recv') : undefined,
+        claims.grants.publish ? make('send') : undefined,
+      ]);
+      if (recv) prepared.warmup = await media(() => this.#media.consumeWarmup(recv.id));
+    } catch (err) {
+      this.discardPrepared(prepared);
+      throw err;
+    }
+    return prepared;
+  }
+
+  /** transport.connect, before the join, of a transport prepareMedia() made. */
+  async connectPrepared(
+    prepared: PreparedMedia,
+    transportId: string,
+    dtlsParameters: unknown,
+  ): Promise<void> {
+    if (!prepared.transports.some((t) => t.id === transportId))
+      throw new SignalingError(ErrorCode.NotFound, `no prepared transport ${transportId} on this connection`);
+    await media(() =>
+      this.#media.connectWebRtcTransport(transportId, dtlsParameters as types.DtlsParameters),
+    );
+  }
+
+  /** Closes the transports prepareMedia() made for a connection that did not join with them. */
+  discardPrepared(prepared: PreparedMedia): void {
+    if (!this.#prepared.delete(prepared)) return;
+    if (!this.#media.closed) for (const t of prepared.transports) this.#media.closeTransport(t.id);
+    prepared.transports = [];
+    // A prejoin that never joined leaves no room behind.
+    if (this.#participants.size === 0 && this.#prepared.size === 0) this.close('empty');
   }
 
   /** A chat message from the log, for the participants here that it is for. */
@@ -314,7 +403,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       .catch((err) =>
         console.error(`[conference ${this.name}] could not remove ${participant.identity}:`, err),
       );
-    if (this.#participants.size === 0) this.close('empty');
+    if (this.#participants.size === 0 && this.#prepared.size === 0) this.close('empty');
   }
 
   // ---- operator actions (the core's Control service) --------------------------------------------

@@ -16,6 +16,17 @@ export type WebRtcTransportInfo = {
   iceParameters: types.IceParameters;
   iceCandidates: types.IceCandidate[];
   dtlsParameters: types.DtlsParameters;
+  /** Present when the transport was created with SCTP (data channels). */
+  sctpParameters?: types.SctpParameters;
+};
+
+/** A data consumer of the room's warm-up channel (see Room.consumeWarmup()). */
+export type DataConsumerInfo = {
+  id: string;
+  dataProducerId: string;
+  sctpStreamParameters: types.SctpStreamParameters;
+  label: string;
+  protocol: string;
 };
 
 export type PlainTransportInfo = {
@@ -117,6 +128,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly #transports = new Map<string, TransportEntry>();
   readonly #producers = new Map<string, ProducerEntry>();
   readonly #consumers = new Map<string, ConsumerEntry>();
+  /** The warm-up channel's data producer, made on first use (closed with the router). */
+  #warmup: Promise<types.DataProducer> | undefined;
   #closed = false;
   #closeReason: RoomCloseReason | undefined;
 
@@ -198,6 +211,8 @@ export class Room extends TypedEmitter<RoomEvents> {
     enableTcp?: boolean;
     preferUdp?: boolean;
     initialAvailableOutgoingBitrate?: number;
+    /** SCTP for data channels (the warm-up channel of a transport made before the join). */
+    enableSctp?: boolean;
     appData?: types.AppData;
   }): Promise<WebRtcTransportInfo> {
     requireString(options?.peerId, 'peerId');
@@ -208,6 +223,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         enableTcp: options.enableTcp ?? true,
         preferUdp: options.preferUdp ?? true,
         initialAvailableOutgoingBitrate: options.initialAvailableOutgoingBitrate ?? 1_000_000,
+        enableSctp: options.enableSctp ?? false,
         appData: { ...options.appData, peerId: options.peerId },
       }),
     );
@@ -217,6 +233,36 @@ export class Room extends TypedEmitter<RoomEvents> {
       iceParameters: transport.iceParameters,
       iceCandidates: transport.iceCandidates,
       dtlsParameters: transport.dtlsParameters,
+      ...(transport.sctpParameters ? { sctpParameters: transport.sctpParameters } : {}),
+    };
+  }
+
+  /**
+   * A data consumer, on a WebRTC transport made with SCTP, of the room's warm-up channel: a data producer
+   * on a direct transport that sends nothing. Consuming it gives the browser's receive transport something
+   * to negotiate, so ICE and DTLS complete before any media track is consumed on it.
+   */
+  async consumeWarmup(transportId: string): Promise<DataConsumerInfo> {
+    const transport = this.#webRtcTransport(transportId);
+    if (!this.#warmup) {
+      this.#warmup = this.#guard('BAD_PARAMETERS', 'createDirectTransport', async () => {
+        const direct = await this.#router.createDirectTransport();
+        return direct.produceData({ label: 'meetview-warmup' });
+      });
+      this.#warmup.catch(() => {
+        this.#warmup = undefined;
+      });
+    }
+    const producer = await this.#warmup;
+    const consumer = await this.#guard('BAD_PARAMETERS', 'consumeData', () =>
+      transport.consumeData({ dataProducerId: producer.id }),
+    );
+    return {
+      id: consumer.id,
+      dataProducerId: producer.id,
+      sctpStreamParameters: consumer.sctpStreamParameters!,
+      label: consumer.label,
+      protocol: consumer.protocol,
     };
   }
 

@@ -13,6 +13,7 @@ import {
 import type { Conference } from '../conference/Conference';
 import type { ConferenceManager } from '../conference/ConferenceManager';
 import type { Participant, ParticipantLink } from '../conference/Participant';
+import type { PreparedMedia } from '../conference/PreparedMedia';
 import { handlers } from './handlers';
 import { RateLimiter } from './RateLimiter';
 
@@ -44,6 +45,8 @@ export class Connection implements ParticipantLink {
   readonly #limiter: RateLimiter;
   #conference: Conference | undefined;
   #participant: Participant | undefined;
+  /** Transports made by `prepare`, owned here until the join adopts them. */
+  #prepared: Promise<PreparedMedia> | undefined;
   #closed = false;
 
   constructor(
@@ -120,6 +123,12 @@ export class Connection implements ParticipantLink {
       if (method === 'join') {
         const result = await this.#join(parsed.data as RequestData<'join'>);
         this.#reply(id, null, result);
+      } else if (method === 'prepare') {
+        this.#reply(id, null, await this.#prepare(parsed.data as RequestData<'prepare'>));
+      } else if (method === 'transport.connect' && !this.#participant && this.#prepared) {
+        const d = parsed.data as RequestData<'transport.connect'>;
+        await this.#conference!.connectPrepared(await this.#prepared, d.transportId, d.dtlsParameters);
+        this.#reply(id, null, {});
       } else {
         this.#reply(id, null, await this.#dispatch(method, parsed.data));
         if (method === 'leave') this.close(CloseCode.Left, 'left');
@@ -136,11 +145,46 @@ export class Connection implements ParticipantLink {
   onClose(): void {
     this.#closed = true;
     if (this.#conference && this.#participant) this.#conference.detach(this.#participant, this);
+    else this.#discardPrepared();
   }
 
-  async #join({ lastMessageId, rtpCapabilities }: RequestData<'join'>) {
-    if (this.#participant && !this.#participant.left)
-      throw new SignalingError(ErrorCode.BadRequest, 'already joined on this connection');
+  /** Makes this connection's transports ahead of its join (see the `prepare` request). */
+  async #prepare({ rtpCapabilities }: RequestData<'prepare'>) {
+    if (this.#participant) throw new SignalingError(ErrorCode.BadRequest, 'prepare comes before the join');
+    if (this.#prepared) throw new SignalingError(ErrorCode.BadRequest, 'already prepared on this connection');
+    const conference = await this.#placed();
+    this.#conference = conference;
+    const prepared = conference.prepareMedia(this.#claims, rtpCapabilities);
+    this.#prepared = prepared;
+    let media: PreparedMedia;
+    try {
+      media = await prepared;
+    } catch (err) {
+      this.#prepared = undefined;
+      throw err;
+    }
+    // The socket closed while they were made: nobody will join with them.
+    if (this.#closed) this.#discardPrepared();
+    return {
+      routerRtpCapabilities: conference.rtpCapabilities,
+      transports: media.transports,
+      ...(media.warmup ? { warmup: media.warmup } : {}),
+    };
+  }
+
+  #discardPrepared(): void {
+    const prepared = this.#prepared;
+    const conference = this.#conference;
+    this.#prepared = undefined;
+    if (prepared && conference)
+      void prepared.then(
+        (m) => conference.discardPrepared(m),
+        () => undefined,
+      );
+  }
+
+  /** The room's conference on this edge; a room served by another edge of the region redirects the client there. */
+  async #placed(): Promise<Conference> {
     const placement = await this.#manager.place(this.#claims.room);
     if (placement.kind === 'redirect') {
       this.notify('session.redirect', {
@@ -153,10 +197,23 @@ export class Connection implements ParticipantLink {
         `room ${this.#claims.room} is served by ${placement.node.id}`,
       );
     }
-    const conference = placement.conference;
+    return placement.conference;
+  }
+
+  async #join({ lastMessageId, rtpCapabilities }: RequestData<'join'>) {
+    if (this.#participant && !this.#participant.left)
+      throw new SignalingError(ErrorCode.BadRequest, 'already joined on this connection');
+    const conference = await this.#placed();
+    // Transports prepared on this connection go to the participant (the same room's conference: the
+    // placement of a room does not move while it has people in it).
+    const prepared =
+      this.#prepared && this.#conference === conference
+        ? await this.#prepared.catch(() => undefined)
+        : undefined;
+    this.#prepared = undefined;
     this.#conference = conference;
     try {
-      return await conference.join(this.#claims, this, lastMessageId, rtpCapabilities);
+      return await conference.join(this.#claims, this, lastMessageId, rtpCapabilities, prepared);
     } finally {
       this.#participant = conference.participant(this.#claims.identity);
       // The socket went away while the join was in flight: start the grace period now, or the

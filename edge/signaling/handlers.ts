@@ -14,11 +14,11 @@ type Handler<M extends Method> = (
 ) => Promise<ResponseData[M]> | ResponseData[M];
 
 /**
- * One handler per signaling method, after `join` (which the Connection handles, since it creates the
+ * One handler per signaling method, after `join` (the Connection handles `join` and `prepare`, which make the
  * context). Data is already validated against the method's schema; grants and ownership are checked by
  * the Conference.
  */
-export const handlers: { [M in Exclude<Method, 'join'>]: Handler<M> } = {
+export const handlers: { [M in Exclude<Method, 'join' | 'prepare'>]: Handler<M> } = {
   leave: async ({ conference, participant }) => {
     // The Connection closes the socket once this answer is sent.
     await conference.leave(participant, 'left', null);

@@ -40,6 +40,13 @@ export const requestSchemas = {
      */
     rtpCapabilities: opaque.optional(),
   }),
+  /**
+   * Before the join, from the prejoin screen: the server makes this connection's transports now (nobody
+   * is told; the connection is not a participant) and a data consumer of the room's warm-up channel on
+   * the receive transport, so the browser completes ICE and DTLS while the person is still choosing a
+   * camera. The join then adopts these transports. Once per connection; closed with it when it never joins.
+   */
+  prepare: z.strictObject({ rtpCapabilities: opaque }),
   leave: z.strictObject({}),
   'transport.create': z.strictObject({ direction: z.enum(['send', 'recv']) }),
   'transport.connect': z.strictObject({ transportId: id, dtlsParameters: opaque }),
@@ -145,6 +152,17 @@ export interface TransportInfo {
   iceParameters: unknown;
   iceCandidates: unknown[];
   dtlsParameters: unknown;
+  /** On a transport made by `prepare`: SCTP, for the warm-up channel. */
+  sctpParameters?: unknown;
+}
+
+/** The warm-up channel's data consumer on a prepared receive transport. */
+export interface WarmupChannelInfo {
+  id: string;
+  dataProducerId: string;
+  sctpStreamParameters: unknown;
+  label: string;
+  protocol: string;
 }
 
 /** Response data, per method. */
@@ -174,6 +192,12 @@ export interface ResponseData {
      * live `chat.message` notifications continue right after the last of these: no gap, no repeat.
      */
     chat: ChatMessageInfo[];
+  };
+  prepare: {
+    routerRtpCapabilities: unknown;
+    transports: TransportInfo[];
+    /** Absent when the token does not allow subscribing (no receive transport). */
+    warmup?: WarmupChannelInfo;
   };
   leave: Record<string, never>;
   'transport.create': TransportInfo;

@@ -121,6 +121,28 @@ describe('a meeting in real browsers', () => {
   });
 });
 
+describe('the prejoin connects ahead of the click', () => {
+  it('says when it is ready, and the join receives on the connection it made', async () => {
+    const [host, guest] = [await openPage(), await openPage()];
+    await joinMeeting(host, `${edge.url}/r/warm`, 'Host');
+    await guest.goto(`${edge.url}/r/warm`);
+    await guest.getByTestId('prejoin-name').fill('Guest');
+    await guest.getByTestId('prejoin-ready').waitFor({ state: 'visible', timeout: 15_000 });
+    // Nobody in the room sees a prejoin.
+    expect(await host.getByTestId('participant').count()).toBe(1);
+    await guest.getByTestId('prejoin-join').click();
+    await expectMediaFrom(guest, [await identityOf(host)]);
+    const { adopted, marks } = await guest.evaluate(() => ({
+      adopted: (window as unknown as { __meetview: { session: { joinedPrepared: boolean } } }).__meetview
+        .session.joinedPrepared,
+      marks: performance.getEntriesByName('meetview:prepared').length,
+    }));
+    expect(marks).toBe(1);
+    expect(adopted, 'the join used the prepared receive transport').toBe(true);
+    await host.waitForFunction(() => document.querySelectorAll('[data-testid="participant"]').length === 2);
+  });
+});
+
 describe('refused sessions say why, in the page', () => {
   const cases: [string, () => Promise<string>, string][] = [
     [

@@ -4,6 +4,7 @@ import { getLang, onLangChange, t } from './i18n';
 import { DevTokenCache } from './protocol/DevTokenCache';
 import { ApiError, type EdgeInfo, fetchEdgeInfo } from './protocol/HttpApi';
 import { loadDevice, MeetingSession, type Notice } from './protocol/MeetingSession';
+import { SessionPreparer } from './protocol/SessionPreparer';
 import { resolveSignalingUrl } from './protocol/SignalingClient';
 import { parseRoute, previewToken, type Route, roomPath, tabIdentity } from './route';
 import { MeetingView } from './ui/MeetingView';
@@ -21,6 +22,8 @@ let current: { dispose(): void } | null = null;
 let edgeInfo: EdgeInfo | null = null;
 let edgeInfoError: Notice | null = null;
 const devTokens = new DevTokenCache();
+/** The session for the prejoin's current choice, connected ahead of the click on Join. */
+const preparer = new SessionPreparer();
 /** Loaded while the prejoin shows, for the next meeting (a Device can serve one session after another). */
 let device: { caps: unknown; device: Promise<MediaDevice> } | null = null;
 
@@ -71,6 +74,15 @@ function showPrejoin(route: Route): void {
   if (noToken && edgeInfoError) error = edgeInfoError;
   else if (noToken && edgeInfo && !edgeInfo.devTokens) error = { code: 'NO_TOKEN', message: '' };
   void preloadDevice();
+  preparer.clear();
+  // The session is prepared as soon as its token is known: from the link now, or once a dev token for the
+  // typed name and room arrives. The prejoin shows when its media connection is ready.
+  const prepare = (url: string) =>
+    preparer.prepare(
+      url,
+      { routerRtpCapabilities: edgeInfo?.routerRtpCapabilities, device: preloadDevice() },
+      () => view.setConnectionReady(true),
+    );
   const view = new PrejoinView({
     room: route.room,
     tokenPreview: preview,
@@ -82,20 +94,33 @@ function showPrejoin(route: Route): void {
     // Without a token in the link, the dev token is fetched while the person is still choosing.
     ...(noToken && edgeInfo?.devTokens
       ? {
-          onChoiceChange: ({ room, name }: { room: string; name: string }) =>
-            devTokens.prefetch({ room, name, identity: tabIdentity(sessionStorageOrNull()) }),
+          onChoiceChange: ({ room, name }: { room: string; name: string }) => {
+            view.setConnectionReady(false);
+            devTokens
+              .prefetch({ room, name, identity: tabIdentity(sessionStorageOrNull()) })
+              ?.then((dev) => {
+                if (current === view)
+                  prepare(resolveSignalingUrl(dev.url, { token: dev.token }, location.href));
+              })
+              .catch(() => undefined);
+          },
         }
       : {}),
   });
   mount(view);
+  if (route.token) prepare(linkSignalingUrl(route.token, route.room));
+}
+
+/** The page's own origin serves /rtc (the edge serves this client); `room` lets the edge refuse a token
+ * for another room with WRONG_ROOM instead of silently joining that room. */
+function linkSignalingUrl(token: string, room: string | null): string {
+  return resolveSignalingUrl('/rtc', { token, room }, location.href);
 }
 
 async function join(route: Route, choice: PrejoinChoice): Promise<void> {
   let url: string;
   if (route.token) {
-    // The page's own origin serves /rtc (the edge serves this client); `room` lets the edge refuse a token
-    // for another room with WRONG_ROOM instead of silently joining that room.
-    url = resolveSignalingUrl('/rtc', { token: route.token, room: route.room }, location.href);
+    url = linkSignalingUrl(route.token, route.room);
   } else {
     const dev = await devTokens.take({
       room: choice.room,
@@ -109,7 +134,7 @@ async function join(route: Route, choice: PrejoinChoice): Promise<void> {
 }
 
 function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
-  const session = new MeetingSession({ url });
+  const session = preparer.take(url) ?? new MeetingSession({ url });
   window.__meetview = { session };
   // The socket opens first; the meeting's DOM is built while it connects (the view renders from the
   // session's state, so it misses nothing).
@@ -138,6 +163,7 @@ function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
       if (session.state !== 'closed') void session.leave();
     },
   });
+  performance.mark('meetview:view');
 }
 
 // Closing the tab leaves the meeting at once rather than after the server's resume grace period.

@@ -67,6 +67,29 @@ async function join(
   return { ...r, token };
 }
 
+async function routerCapabilities(): Promise<Record<string, unknown>> {
+  const config = (await (await fetch(`${edge1.url}/api/config`)).json()) as {
+    routerRtpCapabilities: Record<string, unknown>;
+  };
+  return config.routerRtpCapabilities;
+}
+
+/** Connects and sends `prepare` on the room's home edge (following a redirect like the web client). */
+async function prepareAnywhere(room: string, identity: string, rtpCapabilities: Record<string, unknown>) {
+  const token = await mint({ room, identity });
+  for (const edge of [edge1, edge2]) {
+    const client = await SignalingTestClient.connect(wsUrl(edge, token));
+    clients.push(client);
+    try {
+      const prepared = await client.request('prepare', { rtpCapabilities });
+      return { client: { client, prepared }, edge };
+    } catch (err) {
+      if (!client.notifications.some((n) => n.method === 'session.redirect')) throw err;
+    }
+  }
+  throw new Error(`no edge prepared a connection for ${room}`);
+}
+
 /** The room's events in the region's room-events topic, as "<event> <identity>" lines. */
 async function readRoomEvents(room: string, atLeast: number): Promise<string[]> {
   const kafka = createKafka({ brokers: mesh.info.regions.seoul!.kafka!.bootstrap, clientId: 'test-reader' });
@@ -310,6 +333,60 @@ describe('join, notifications, leave', () => {
     const { join: jb } = await join({ room: 'prepared', identity: 'bob' });
     expect(jb.transports).toEqual([]);
     expect(jb.consumers).toEqual([]);
+  });
+
+  it('prepares a connection’s transports before its join, tells nobody, and the join adopts them', async () => {
+    const room = 'warm';
+    const { client: a } = await join({ room, identity: 'alice' });
+    const { producerId } = await publishCamera(a);
+    const caps = await routerCapabilities();
+    const { client: v } = await prepareAnywhere(room, 'viewer', caps);
+    const prep = v.prepared;
+    expect(prep.transports.map((t) => t.direction).sort()).toEqual(['recv', 'send']);
+    const recv = prep.transports.find((t) => t.direction === 'recv')!;
+    // SCTP on the receive transport only, with the warm-up channel on it: what lets the browser connect now.
+    expect(recv.sctpParameters).toMatchObject({ port: expect.any(Number) });
+    expect(prep.transports.find((t) => t.direction === 'send')!.sctpParameters).toBeUndefined();
+    expect(prep.warmup).toMatchObject({ dataProducerId: expect.any(String), label: 'meetview-warmup' });
+    // Once per connection; every other request still needs the join; nobody in the room was told.
+    expect(await outcome(v.client.request('prepare', { rtpCapabilities: caps }))).toBe('BAD_REQUEST');
+    expect(await outcome(v.client.request('consume', { producerId }))).toBe('NOT_JOINED');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(
+      a.notifications.some(
+        (n) =>
+          n.method === 'participant.joined' &&
+          (n.data as { participant: { identity: string } }).participant.identity === 'viewer',
+      ),
+    ).toBe(false);
+
+    const j = await v.client.request('join', { rtpCapabilities: caps });
+    expect(j.transports.map((t) => t.id).sort()).toEqual(prep.transports.map((t) => t.id).sort());
+    // Paused until the client has its track (the key frame comes on resume, when it can be decoded).
+    expect(j.consumers).toEqual([expect.objectContaining({ producerId, identity: 'alice', paused: true })]);
+    expect(await outcome(v.client.request('transport.create', { direction: 'recv' }))).toBe('BAD_REQUEST');
+    expect(await outcome(v.client.request('prepare', { rtpCapabilities: caps }))).toBe('BAD_REQUEST');
+    await a.waitFor('participant.joined', (d) => d.participant.identity === 'viewer');
+  });
+
+  it('closes what a connection prepared when it goes away without joining, and keeps no room for it', async () => {
+    const room = 'warm-abandoned';
+    const caps = await routerCapabilities();
+    const { client: v, edge } = await prepareAnywhere(room, 'ghost', caps);
+    const media = edge.pool.getRoom(room);
+    expect(media, 'the room is open on its home edge while a prejoin holds transports there').toBeDefined();
+    const ids = v.prepared.transports.map((t) => t.id);
+    expect((await media!.dump()).transportIds).toEqual(expect.arrayContaining(ids));
+    // Someone else joins and leaves meanwhile: the prepared transports keep the room open.
+    const { client: b } = await join({ room, identity: 'bob' });
+    await b.request('leave', {});
+    await new Promise((r) => setTimeout(r, 200));
+    expect(edge.pool.getRoom(room)).toBeDefined();
+    v.client.ws.close();
+    const deadline = Date.now() + 5_000;
+    while (edge.pool.getRoom(room) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(media!.closed, 'the room closed with its last prepared connection').toBe(true);
+    expect(edge.manager.get(room)).toBeUndefined();
   });
 
   it('writes a track paused and resumed by its owner to the room-events log', async () => {

@@ -17,6 +17,7 @@ export const en = {
   'prejoin.deviceDefault': 'Default device',
   'prejoin.join': 'Join now',
   'prejoin.joining': 'Joining…',
+  'prejoin.ready': 'Connected · ready to join',
   'prejoin.cameraOff': 'Camera is off',
   'prejoin.cameraStarting': 'Starting camera…',
   'prejoin.region': 'Region: {region}',

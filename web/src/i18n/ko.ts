@@ -19,6 +19,7 @@ export const ko: Record<MessageKey, string> = {
   'prejoin.deviceDefault': '기본 장치',
   'prejoin.join': '지금 참여',
   'prejoin.joining': '참여하는 중…',
+  'prejoin.ready': '연결됨 · 바로 참여할 수 있습니다',
   'prejoin.cameraOff': '카메라가 꺼져 있습니다',
   'prejoin.cameraStarting': '카메라를 켜는 중…',
   'prejoin.region': '지역: {region}',

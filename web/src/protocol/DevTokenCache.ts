@@ -22,13 +22,17 @@ export class DevTokenCache {
     this.#fetch = fetch;
   }
 
-  prefetch(req: DevTokenRequest): void {
-    if (!req.room || !req.name || this.#fresh(keyOf(req))) return;
+  /** Fetches the token for this request unless a fresh one is held; returns it (undefined: incomplete request). */
+  prefetch(req: DevTokenRequest): Promise<DevToken> | undefined {
+    if (!req.room || !req.name) return undefined;
+    const fresh = this.#fresh(keyOf(req));
+    if (fresh) return fresh.token;
     const entry = { key: keyOf(req), at: Date.now(), token: this.#fetch(req) };
     entry.token.catch(() => {
       if (this.#entry === entry) this.#entry = null;
     });
     this.#entry = entry;
+    return entry.token;
   }
 
   /** The prefetched token for exactly this request if it is fresh, else a new one. */

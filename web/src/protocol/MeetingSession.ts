@@ -90,6 +90,8 @@ export type MeetingSessionEvents = {
   notice: [Notice];
   /** The session ended: refused, removed, replaced, left, or unreachable. */
   closed: [CloseInfo];
+  /** prepare(): the receive transport is connected; a join now starts receiving at once. */
+  prepared: [];
 };
 
 /** Camera simulcast: three spatial layers, a quarter, half and full resolution. */
@@ -153,6 +155,11 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   #routerRtpCapabilities: unknown = null;
   readonly #preferredLayers = new Map<string, number>();
   #joins = 0;
+  #joinedPrepared = false;
+  /** The socket was started (by prepare() or join()). */
+  #connecting = false;
+  /** The prepare on the current socket, settled when it answered (or failed). */
+  #preparing: Promise<void> | null = null;
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: SignalingClientOptions) {
@@ -206,6 +213,10 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   get routerRtpCapabilities(): unknown {
     return this.#routerRtpCapabilities;
   }
+  /** Whether the first join received on the connection prepare() made (its receive transport adopted). */
+  get joinedPrepared(): boolean {
+    return this.#joinedPrepared;
+  }
   /** Whether the last join re-attached to the session the server kept (true after a resumed reconnect). */
   get resumed(): boolean {
     return this.#resumed;
@@ -218,7 +229,22 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     return this.#closeInfo;
   }
 
-  /** Connects and joins; resolves once the first join completed (or the session closed). */
+  /**
+   * From the prejoin screen, before the person presses Join: opens the socket and has the edge make this
+   * session's transports now (the `prepare` request; nobody in the room is told), and connects the receive
+   * transport over the room's warm-up channel. ICE and DTLS are then done by the time of join(), which
+   * needs one round trip before the first remote frame. Emits `prepared` once connected. A session that is
+   * never joined is ended with leave().
+   */
+  prepare(options: Pick<JoinOptions, 'routerRtpCapabilities' | 'device'>): void {
+    if (this.#state !== 'idle' || this.#connecting) return;
+    this.#useDevice(options);
+    this.#connecting = true;
+    this.#listen();
+    this.signaling.connect();
+  }
+
+  /** Connects (unless prepare() did) and joins; resolves once the first join completed (or the session closed). */
   join(options: JoinOptions = {}): Promise<void> {
     if (this.#state !== 'idle') throw new Error('MeetingSession.join() called twice');
     if (options.microphone) this.#localTracks.set('microphone', options.microphone);
@@ -228,8 +254,36 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     this.#microphoneDeviceId = options.microphoneDeviceId ?? null;
     this.#cameraDeviceId = options.cameraDeviceId ?? null;
     performance.mark('meetview:join');
-    // Detecting the browser's handler and loading it take a while: do it while the socket connects. With
-    // the router's capabilities known ahead (the edge's /api/config), the device is loaded by join time.
+    if (!this.#connecting) this.#useDevice(options);
+    this.#setState('joining');
+    const done = new Promise<void>((resolve) => {
+      const offState = this.on('state', (s) => {
+        if (s === 'joined' || s === 'closed') {
+          offState();
+          resolve();
+        }
+      });
+    });
+    if (!this.#connecting) {
+      this.#connecting = true;
+      this.#listen();
+      this.signaling.connect();
+    } else if (this.#preparing) {
+      // Prepared (or preparing) on an open socket: join on it as soon as the prepare answered. Were the
+      // socket to drop meanwhile, its next open joins instead (the generation tells).
+      const generation = this.#generation;
+      void this.#preparing.then(() => {
+        if (generation === this.#generation && this.signaling.state === 'connected')
+          void this.#joinNow(generation);
+      });
+    }
+    // Otherwise the socket is still opening: its open joins (#onOpen).
+    return done;
+  }
+
+  // Detecting the browser's handler and loading it take a while: do it while the socket connects. With
+  // the router's capabilities known ahead (the edge's /api/config), the device is loaded by join time.
+  #useDevice(options: Pick<JoinOptions, 'routerRtpCapabilities' | 'device'>): void {
     const early = options.routerRtpCapabilities;
     this.#nextDevice =
       early && options.device
@@ -239,18 +293,6 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
           : Device.factory();
     this.#nextDeviceCaps = early ? JSON.stringify(early) : null;
     this.#nextDevice.catch(() => undefined);
-    this.#setState('joining');
-    this.#listen();
-    const done = new Promise<void>((resolve) => {
-      const offState = this.on('state', (s) => {
-        if (s === 'joined' || s === 'closed') {
-          offState();
-          resolve();
-        }
-      });
-    });
-    this.signaling.connect();
-    return done;
   }
 
   async setMicrophoneEnabled(on: boolean): Promise<void> {
@@ -425,9 +467,54 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
 
   async #onOpen(): Promise<void> {
     const generation = ++this.#generation;
+    if (this.#joins === 0) performance.mark('meetview:ws-open');
+    // Opened by prepare() and not joined yet: prepare; join() takes it from there.
+    if (this.#state === 'idle') return this.#prepareNow(generation);
+    return this.#joinNow(generation);
+  }
+
+  /** The `prepare` request, then the receive transport and its warm-up channel (see prepare()). */
+  async #prepareNow(generation: number): Promise<void> {
+    let settle!: () => void;
+    this.#preparing = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    try {
+      const device = await this.#deviceForJoin();
+      if (!device || generation !== this.#generation) return;
+      const res = await this.signaling.request('prepare', {
+        rtpCapabilities: device.recvRtpCapabilities as unknown as Record<string, unknown>,
+      });
+      if (generation !== this.#generation) return;
+      this.#device = device;
+      const info = res.transports.find((t) => t.direction === 'recv');
+      if (!info || !res.warmup) return;
+      const transport = await this.#createTransport('recv', generation, info);
+      this.#recv = transport;
+      // The data consumer gives the receive transport something to negotiate: ICE and DTLS start now.
+      await transport.consumeData({
+        id: res.warmup.id,
+        dataProducerId: res.warmup.dataProducerId,
+        sctpStreamParameters: res.warmup.sctpStreamParameters as ms.SctpStreamParameters,
+        label: res.warmup.label,
+        protocol: res.warmup.protocol,
+      });
+      void this.#recvConnected().then(() => {
+        if (transport.connectionState !== 'connected') return;
+        performance.mark('meetview:prepared');
+        this.emit('prepared');
+      });
+    } catch (error) {
+      // Not fatal: the join makes whatever is missing.
+      console.warn('prepare failed', error);
+    } finally {
+      settle();
+    }
+  }
+
+  async #joinNow(generation: number): Promise<void> {
     let snap: ResponseData['join'];
     const first = this.#joins === 0;
-    if (first) performance.mark('meetview:ws-open');
     try {
       const lastMessageId = this.chat.lastMessageId;
       // With our capabilities in the join, a new session comes back with its transports and consumers made.
@@ -500,6 +587,13 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
 
   /** A new session on the server (first join, or the old one expired): build every transport anew. */
   async #build(snap: ResponseData['join'], generation: number): Promise<void> {
+    // A receive transport made by prepare() and adopted by the server with the join is kept as it is.
+    const adopted =
+      this.#recv && !this.#recv.closed && snap.transports.some((t) => t.id === this.#recv!.id)
+        ? this.#recv
+        : null;
+    if (adopted) this.#recv = null;
+    this.#joinedPrepared = adopted !== null;
     this.#closeTransports();
     this.#applySnapshot(snap);
     const pending = this.#nextDevice;
@@ -522,7 +616,10 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     const prepared = (direction: 'send' | 'recv') =>
       snap.transports.find((t) => t.direction === direction && t.dtlsParameters);
     const receiving = grants.subscribe
-      ? this.#createTransport('recv', generation, prepared('recv')).then(async (t) => {
+      ? (adopted
+          ? Promise.resolve(adopted)
+          : this.#createTransport('recv', generation, prepared('recv'))
+        ).then(async (t) => {
           if (generation !== this.#generation) return t.close();
           this.#recv = t;
           this.emit('changed');
@@ -631,6 +728,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       iceParameters: info.iceParameters as ms.IceParameters,
       iceCandidates: info.iceCandidates as ms.IceCandidate[],
       dtlsParameters: info.dtlsParameters as ms.DtlsParameters,
+      ...(info.sctpParameters ? { sctpParameters: info.sctpParameters as ms.SctpParameters } : {}),
     };
     const transport =
       direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);

@@ -53,6 +53,7 @@ export class PrejoinView {
   readonly #camBtn: HTMLButtonElement;
   readonly #micBtn: HTMLButtonElement;
   readonly #joinBtn: HTMLButtonElement;
+  #connectionReady = false;
   readonly #errorBox: HTMLElement;
   readonly #meter: HTMLElement;
   #camera: MediaStreamTrack | null = null;
@@ -154,6 +155,7 @@ export class PrejoinView {
       ),
       this.#errorBox,
       this.#joinBtn,
+      h('p', { class: 'meta ready', 'data-testid': 'prejoin-ready', hidden: true }),
       opts.region ? h('p', { class: 'meta', 'data-testid': 'prejoin-region' }) : null,
     );
     form.addEventListener('submit', (e) => {
@@ -239,8 +241,19 @@ export class PrejoinView {
     this.el.remove();
   }
 
+  /** Shows whether the media connection for this choice is made (see MeetingSession.prepare()). */
+  setConnectionReady(ready: boolean): void {
+    this.#connectionReady = ready;
+    this.#render();
+  }
+
   #render(): void {
     applyI18n(this.el);
+    const ready = this.el.querySelector<HTMLElement>('[data-testid="prejoin-ready"]');
+    if (ready) {
+      ready.hidden = !this.#connectionReady;
+      ready.textContent = t('prejoin.ready');
+    }
     const room = this.#opts.tokenPreview?.room ?? this.#opts.room;
     const invited = this.el.querySelector<HTMLElement>('.invited');
     if (invited && room) invited.textContent = t('prejoin.invited', { room });

@@ -1,0 +1,14 @@
+import type { TransportInfo, WarmupChannelInfo } from '../../proto/signaling/messages';
+
+/**
+ * Transports made for a connection before it joins (the `prepare` request from the prejoin screen). The
+ * Connection owns them until the join, which hands them to the participant; a connection that closes
+ * without joining has them closed (Conference.discardPrepared()).
+ */
+export interface PreparedMedia {
+  /** The identity they were made for (the token's): only that participant's join adopts them. */
+  identity: string;
+  rtpCapabilities: unknown;
+  transports: TransportInfo[];
+  warmup?: WarmupChannelInfo;
+}
