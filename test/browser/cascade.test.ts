@@ -106,6 +106,27 @@ describe('one meeting across two regions', () => {
     await inSeoul.screenshot({ path: `${ARTIFACTS}/cascade-seoul.png` });
   });
 
+  it('chat goes both ways across the regions', async () => {
+    for (const page of [inSeoul, inFrankfurt]) {
+      await page.getByTestId('btn-chat').click();
+      await page.getByTestId('chat-input').waitFor({ state: 'visible' });
+    }
+    const say = async (page: Page, text: string) => {
+      await page.getByTestId('chat-input').fill(text);
+      await page.getByTestId('chat-input').press('Enter');
+    };
+    const shown = (page: Page, text: string) =>
+      page
+        .locator('[data-testid="chat-message"][data-kind="user"] .chat-text', { hasText: text })
+        .first()
+        .waitFor({ state: 'attached', timeout: 30_000 });
+    await say(inSeoul, '서울에서 안녕하세요');
+    await shown(inFrankfurt, '서울에서 안녕하세요');
+    await say(inFrankfurt, 'Grüße aus Frankfurt');
+    await shown(inSeoul, 'Grüße aus Frankfurt');
+    for (const page of [inSeoul, inFrankfurt]) await page.getByTestId('btn-chat').click();
+  });
+
   it('the publisher in seoul closes its camera: its video disappears in frankfurt', async () => {
     await inSeoul.getByTestId('btn-cam').click();
     const tile = inFrankfurt.locator(
