@@ -17,6 +17,19 @@ export interface StagedBlob {
   finished(): Promise<void>;
   commit(sha256: string): Promise<void>;
   abort(): Promise<void>;
+  /**
+   * Present when the store hashes the staged bytes itself (off the event loop): the SHA-256 (hex) of
+   * everything written, once finished() has resolved. The writer need not hash them again.
+   */
+  readonly sha256?: () => string;
+}
+
+export interface StageOptions {
+  /**
+   * The writer hands its chunks over: it will not read them again once written, so the store may
+   * move them elsewhere instead of copying (they may be empty afterwards).
+   */
+  handOver?: boolean;
 }
 
 /**
@@ -25,7 +38,7 @@ export interface StagedBlob {
  */
 export interface FileStore {
   readonly kind: 'fs' | 's3';
-  stage(): Promise<StagedBlob>;
+  stage(o?: StageOptions): Promise<StagedBlob>;
   /** The stored size of a blob, or undefined when it is not here. */
   size(sha256: string): Promise<number | undefined>;
   /** A stream of a blob's bytes (a slice of them with `range`). */

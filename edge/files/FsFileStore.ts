@@ -1,41 +1,57 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { assertSha256, type ByteRange, type FileStore, type StagedBlob } from './FileStore';
+import {
+  assertSha256,
+  type ByteRange,
+  type FileStore,
+  type StagedBlob,
+  type StageOptions,
+} from './FileStore';
+import { HashingFileSink } from './HashingFileSink';
+import { HashWriters } from './HashWriters';
 
 const STAGING_MAX_AGE_MS = 24 * 3600 * 1000;
 
+/** Reads of a blob: large, so a download costs few reads and few socket writes. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 /**
  * Blobs as files under `root/blobs/ab/<sha256>`, staged in `root/staging/` (same filesystem, so a
- * commit is one rename). Staged files left by a crash are removed at open.
+ * commit is one rename). Staged bytes are hashed and written by worker threads (HashWriters): the
+ * event loop only receives them. Staged files left by a crash are removed at open.
  */
 export class FsFileStore implements FileStore {
   readonly kind = 'fs' as const;
   readonly #root: string;
+  readonly #writers: HashWriters;
 
-  private constructor(root: string) {
+  private constructor(root: string, writers: number) {
     this.#root = root;
+    this.#writers = new HashWriters(writers);
   }
 
-  static async open(root: string): Promise<FsFileStore> {
+  /** `writers`: worker threads hashing and writing staged files (default 2). */
+  static async open(root: string, o: { writers?: number } = {}): Promise<FsFileStore> {
     await mkdir(join(root, 'staging'), { recursive: true });
     await mkdir(join(root, 'blobs'), { recursive: true });
-    const store = new FsFileStore(root);
+    const store = new FsFileStore(root, o.writers ?? 2);
     await store.#sweepStaging();
     return store;
   }
 
-  async stage(): Promise<StagedBlob> {
+  async stage(o: StageOptions = {}): Promise<StagedBlob> {
     const path = join(this.#root, 'staging', `${Date.now()}-${randomBytes(8).toString('hex')}`);
-    const sink = createWriteStream(path, { flags: 'wx', highWaterMark: 1024 * 1024 });
+    const sink = await HashingFileSink.create(this.#writers, path, { handOver: o.handOver ?? false });
     const done = finished(sink);
     done.catch(() => undefined);
     let settled = false;
     return {
       sink,
       finished: () => done,
+      sha256: () => sink.sha256,
       commit: async (sha256) => {
         assertSha256(sha256);
         await done;
@@ -68,7 +84,7 @@ export class FsFileStore implements FileStore {
   async read(sha256: string, range?: ByteRange) {
     assertSha256(sha256);
     const stream = createReadStream(this.#path(sha256), {
-      highWaterMark: 1024 * 1024,
+      highWaterMark: READ_CHUNK_BYTES,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
     // Surface "not found" here rather than as a stream error after the response has started.
@@ -84,7 +100,9 @@ export class FsFileStore implements FileStore {
     await rm(this.#path(sha256), { force: true });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#writers.close();
+  }
 
   #path(sha256: string): string {
     return join(this.#root, 'blobs', sha256.slice(0, 2), sha256);
