@@ -31,6 +31,29 @@ redis.call('SET', KEYS[3], '1', 'NX')
 return added
 `;
 
+// KEYS: order, bodies, built marker. ARGV: the id to read after ('' for none), limit. Returns false when
+// the history is not built; else the bodies of the newest `limit` messages after the id (all kept ones when
+// the id is '' or no longer kept), newest first. One round trip for a join's history.
+const READ_LUA = `
+if redis.call('EXISTS', KEYS[3]) == 0 then return false end
+local min = '-inf'
+if ARGV[1] ~= '' then
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if score then min = '(' .. score end
+end
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', min, 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))
+`;
+
+type ReadCommand = (
+  order: string,
+  bodies: string,
+  built: string,
+  afterId: string,
+  limit: number,
+) => Promise<(string | null)[] | null>;
+
 type AppendCommand = (
   order: string,
   bodies: string,
@@ -49,12 +72,15 @@ type AppendCommand = (
 export class ChatHistory {
   readonly #redis: Cluster;
   readonly #append: AppendCommand;
+  readonly #read: ReadCommand;
 
   constructor(redis: Cluster) {
     this.#redis = redis;
     redis.defineCommand('meetviewChatAppend', { numberOfKeys: 3, lua: APPEND_LUA });
-    const commands = redis as unknown as { meetviewChatAppend: AppendCommand };
+    redis.defineCommand('meetviewChatRead', { numberOfKeys: 3, lua: READ_LUA });
+    const commands = redis as unknown as { meetviewChatAppend: AppendCommand; meetviewChatRead: ReadCommand };
     this.#append = commands.meetviewChatAppend.bind(redis);
+    this.#read = commands.meetviewChatRead.bind(redis);
   }
 
   async append(room: string, messages: readonly SequencedMessage[]): Promise<void> {
@@ -78,21 +104,25 @@ export class ChatHistory {
     await this.#redis.set(roomKey(room, 'chat', 'built'), '1');
   }
 
-  /** Messages with seq > afterSeq (all kept ones when undefined), oldest first, at most `limit` newest. */
-  async after(room: string, afterSeq: number | undefined, limit = 50): Promise<SequencedMessage[]> {
-    const min = afterSeq === undefined ? '-inf' : `(${afterSeq}`;
-    // The newest `limit` after the position: read newest-first, then reverse.
-    const ids = await this.#redis.zrevrangebyscore(roomKey(room, 'chat'), '+inf', min, 'LIMIT', 0, limit);
-    if (ids.length === 0) return [];
-    const bodies = await this.#redis.hmget(roomKey(room, 'chat', 'bodies'), ...ids);
+  /**
+   * The newest `limit` messages after `afterMessageId` (all kept ones when it is absent or no longer kept),
+   * oldest first; null when the history is not built (never, or lost with Redis).
+   */
+  async read(
+    room: string,
+    afterMessageId: string | undefined,
+    limit = 50,
+  ): Promise<SequencedMessage[] | null> {
+    const bodies = await this.#read(
+      roomKey(room, 'chat'),
+      roomKey(room, 'chat', 'bodies'),
+      roomKey(room, 'chat', 'built'),
+      afterMessageId ?? '',
+      limit,
+    );
+    if (bodies === null) return null;
     const messages: SequencedMessage[] = [];
     for (const body of bodies) if (body !== null) messages.push(JSON.parse(body) as SequencedMessage);
     return messages.reverse();
-  }
-
-  /** The seq of a message id among the kept messages, if it is still there. */
-  async seqOf(room: string, messageId: string): Promise<number | undefined> {
-    const score = await this.#redis.zscore(roomKey(room, 'chat'), messageId);
-    return score === null ? undefined : Number(score);
   }
 }

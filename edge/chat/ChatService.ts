@@ -207,9 +207,10 @@ export class ChatService {
    */
   async recent(room: string, afterMessageId: string | undefined, limit = 50): Promise<SequencedMessage[]> {
     await this.#appending.get(room);
+    const kept = await this.#history.read(room, afterMessageId, limit);
+    if (kept) return kept;
     await this.ensureHistory(room);
-    const afterSeq = afterMessageId ? await this.#history.seqOf(room, afterMessageId) : undefined;
-    return this.#history.after(room, afterSeq, limit);
+    return (await this.#history.read(room, afterMessageId, limit)) ?? [];
   }
 
   /** Rebuilds a room's history from its Kafka partition when Redis does not have it. */

@@ -160,6 +160,8 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   #connecting = false;
   /** The prepare on the current socket, settled when it answered (or failed). */
   #preparing: Promise<void> | null = null;
+  /** The prepare on the current socket has settled. */
+  #prepared = false;
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: SignalingClientOptions) {
@@ -268,9 +270,12 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       this.#connecting = true;
       this.#listen();
       this.signaling.connect();
+    } else if (this.#prepared && this.signaling.state === 'connected') {
+      // Prepared on the open socket: join now, in this task.
+      void this.#joinNow(this.#generation);
     } else if (this.#preparing) {
-      // Prepared (or preparing) on an open socket: join on it as soon as the prepare answered. Were the
-      // socket to drop meanwhile, its next open joins instead (the generation tells).
+      // Preparing on an open socket: join on it as soon as the prepare answered. Were the socket to drop
+      // meanwhile, its next open joins instead (the generation tells).
       const generation = this.#generation;
       void this.#preparing.then(() => {
         if (generation === this.#generation && this.signaling.state === 'connected')
@@ -467,6 +472,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
 
   async #onOpen(): Promise<void> {
     const generation = ++this.#generation;
+    this.#prepared = false;
     if (this.#joins === 0) performance.mark('meetview:ws-open');
     // Opened by prepare() and not joined yet: prepare; join() takes it from there.
     if (this.#state === 'idle') return this.#prepareNow(generation);
@@ -508,6 +514,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       // Not fatal: the join makes whatever is missing.
       console.warn('prepare failed', error);
     } finally {
+      if (generation === this.#generation) this.#prepared = true;
       settle();
     }
   }
@@ -518,7 +525,9 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     try {
       const lastMessageId = this.chat.lastMessageId;
       // With our capabilities in the join, a new session comes back with its transports and consumers made.
-      const device = await this.#deviceForJoin();
+      // A loaded device is used without awaiting, so that the join leaves in the caller's task (the click's,
+      // before the meeting view is built) rather than after it.
+      const device = this.#device?.loaded ? this.#device : await this.#deviceForJoin();
       snap = await this.signaling.request('join', {
         ...(lastMessageId ? { lastMessageId } : {}),
         ...(device
