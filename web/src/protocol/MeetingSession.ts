@@ -633,7 +633,11 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
           this.#recv = t;
           this.emit('changed');
           await Promise.all([
-            ...snap.consumers.map((c) => this.#adoptConsumer(c, generation)),
+            // Video first: mediasoup-client negotiates one consumer after another, and a picture is
+            // what a person looks for first (audio follows a few ms later).
+            ...[...snap.consumers]
+              .sort((a, b) => Number(a.kind === 'audio') - Number(b.kind === 'audio'))
+              .map((c) => this.#adoptConsumer(c, generation)),
             ...snap.tracks.map((tr) => this.#consume(tr, generation)),
           ]);
         })
