@@ -55,6 +55,8 @@ export interface ConferenceOptions {
   cascade?: {
     remote: (room: string) => RemoteRoomView;
     pipes: Pick<PipeManager, 'acquire'>;
+    /** Edges lost to the cascade (node → when), shared by the edge's conferences (see #lostNodes). */
+    lostNodes?: Map<string, number>;
   };
 }
 
@@ -117,7 +119,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
    * Edges lost to the cascade (node → when): their participants are hidden rather than shown as ghosts,
    * until they join again (a join after the loss, e.g. on another edge of their region).
    */
-  readonly #lostNodes = new Map<string, number>();
+  readonly #lostNodes: Map<string, number>;
   readonly #holds = new Map<string, RemoteHold>();
   /** Transports made for connections that have not joined yet (prepareMedia); they keep the room open. */
   readonly #prepared = new Set<PreparedMedia>();
@@ -130,6 +132,8 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     this.#media = media;
     this.#directory = directory;
     this.#opts = opts;
+    // Shared with the edge's other conferences: one opened after a loss does not show its ghosts either.
+    this.#lostNodes = opts.cascade?.lostNodes ?? new Map();
     this.#wireMedia();
     this.syncRemote();
   }
@@ -697,10 +701,8 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         this.#withdrawn.add(id);
         any = true;
       }
-    if ([...this.#shownRemote.values()].some((info) => info.node === node)) {
-      this.#lostNodes.set(node, Date.now());
-      any = true;
-    }
+    this.#lostNodes.set(node, Date.now());
+    if ([...this.#shownRemote.values()].some((info) => info.node === node)) any = true;
     if (any) this.syncRemote();
   }
 

@@ -27,6 +27,8 @@ export class ConferenceManager {
   readonly #opts: ConferenceManagerOptions;
   readonly #conferences = new Map<string, Conference>();
   readonly #opening = new Map<string, Promise<Conference>>();
+  /** Edges lost to the cascade (node → when), shared by the conferences here. */
+  readonly #lostNodes = new Map<string, number>();
   #draining = false;
   #heartbeat: NodeJS.Timeout | undefined;
   #closed = false;
@@ -81,6 +83,7 @@ export class ConferenceManager {
 
   /** A peer edge stopped answering the cascade: every conference withdraws the tracks it owns. */
   peerLost(node: string): void {
+    this.#lostNodes.set(node, Date.now());
     for (const c of this.#conferences.values()) c.peerLost(node);
   }
 
@@ -141,7 +144,8 @@ export class ConferenceManager {
     if (!pending) {
       pending = (async () => {
         const mediaRoom = await this.#pool.createRoom({ roomId: room });
-        const conference = new Conference(room, mediaRoom, this.#directory, this.#opts);
+        const cascade = this.#opts.cascade && { ...this.#opts.cascade, lostNodes: this.#lostNodes };
+        const conference = new Conference(room, mediaRoom, this.#directory, { ...this.#opts, cascade });
         this.#conferences.set(room, conference);
         conference.on('close', () => {
           if (this.#conferences.get(room) === conference) this.#conferences.delete(room);

@@ -171,5 +171,15 @@ describe('one meeting across two regions', () => {
     await expectMediaFrom(second, [frankfurtId], ['camera'], 60_000);
     expect(await receivedFrom(second, seoulId)).toEqual([]);
     await second.screenshot({ path: `${ARTIFACTS}/cascade-after-seoul-lost.png` });
+
+    // Everyone in frankfurt leaves, so the room closes there; whoever opens it again must not see seoul's
+    // participant either (no leave was ever written for it: only the loss, remembered by the edge, hides it).
+    await inFrankfurt.getByTestId('btn-leave').click();
+    await second.getByTestId('btn-leave').click();
+    await new Promise((r) => setTimeout(r, 1000));
+    await joinMeeting(second, `${frankfurt.url}/r/${ROOM}`, 'Jonas Weber');
+    await second.waitForTimeout(1500);
+    expect(await second.getByTestId('participant').count()).toBe(1);
+    expect(await receivedFrom(second, seoulId)).toEqual([]);
   });
 });
