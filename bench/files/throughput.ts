@@ -4,14 +4,19 @@
  * download, first (fetched from the file's region) and second (local); the edge's memory with 20
  * concurrent 100 MB uploads. Both backends: the filesystem and Versity S3 Gateway on loopback.
  *
- *   npx tsx bench/files/throughput.ts [--mb 256] [--concurrent 20] [--concurrent-mb 100] [--backends fs,s3]
+ *   npx tsx bench/files/throughput.ts [--mb 256] [--rounds 5] [--concurrent 20] [--concurrent-mb 100] [--backends fs,s3]
  *
+ * The throughput client is curl (one process per transfer, reading and writing the page cache), for the
+ * edge and for the bare Node HTTP server alike, so the client's own cost is the same on both sides and
+ * small. Each figure is the median of `--rounds` rounds, the paths interleaved within a round.
  * Writes bench/files/results/run-<time>.json and prints the figures.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,12 +33,14 @@ const MiB = 1024 * 1024;
 const { values } = parseArgs({
   options: {
     mb: { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '5' },
     concurrent: { type: 'string', default: '20' },
     'concurrent-mb': { type: 'string', default: '100' },
     backends: { type: 'string', default: 'fs,s3' },
   },
 });
 const SIZE = Number(values.mb) * MiB;
+const ROUNDS = Number(values.rounds);
 const CONCURRENT = Number(values.concurrent);
 const CONCURRENT_SIZE = Number(values['concurrent-mb']) * 1000 * 1000;
 const BACKENDS = values.backends!.split(',') as ('fs' | 's3')[];
@@ -118,20 +125,198 @@ function downloadFrom(
 }
 
 const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd}: ${err.message} ${stderr}`)) : resolve(stdout),
+    ),
+  );
+}
+
+/** curl POSTs `file` (streamed from the page cache, with Content-Length); answers the body and the time. */
+async function curlUpload(url: string, file: string, headers: Record<string, string>) {
+  const t0 = performance.now();
+  const out = await run('curl', [
+    '-sS',
+    '-X',
+    'POST',
+    '-T',
+    file,
+    ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+    '-w',
+    '\n%{http_code}',
+    url,
+  ]);
+  const ms = performance.now() - t0;
+  const i = out.lastIndexOf('\n');
+  return { status: Number(out.slice(i + 1)), body: out.slice(0, i), ms };
+}
+
+/** curl GETs `url` into /dev/null; answers the time and the bytes. */
+async function curlDownload(url: string) {
+  const t0 = performance.now();
+  const out = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url]);
+  const ms = performance.now() - t0;
+  const [status, bytes] = out.trim().split(' ').map(Number);
+  if (status !== 200) throw new Error(`download ${url}: ${status}`);
+  return { ms, bytes: bytes! };
+}
 
 /**
- * The transport's ceiling for a download: a bare Node HTTP server in its own process piping the same
- * file, read by the same client code. A read straight from the page cache has no socket at all.
+ * The transport's ceiling: a bare Node HTTP server in its own process that serves `file` (GET, piped
+ * with 1 MiB reads) and discards uploads (POST), driven by the same curl client as the edge.
  */
-async function plainHttpDownload(file: string, port: number): Promise<number> {
-  const code = `require('http').createServer((q,s)=>{s.writeHead(200);require('fs').createReadStream(${JSON.stringify(file)},{highWaterMark:1<<20}).pipe(s)}).listen(${port},'127.0.0.1',()=>console.log('up'))`;
+async function bareServer(file: string, port: number) {
+  const code = `require('http').createServer((q,s)=>{if(q.method==='POST'){q.resume();q.on('end',()=>s.end('{}'));return}s.writeHead(200,{'content-length':require('fs').statSync(${JSON.stringify(file)}).size});require('fs').createReadStream(${JSON.stringify(file)},{highWaterMark:1<<20}).pipe(s)}).listen(${port},'127.0.0.1',()=>console.log('up'))`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    await new Promise((r) => child.stdout.once('data', r));
-    return (await downloadFrom(`http://127.0.0.1:${port}/`)).ms;
-  } finally {
-    child.kill();
+  await new Promise((r) => child.stdout.once('data', r));
+  return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill() };
+}
+
+/** Streams `src` into `dest` with 1 MiB buffers; with `hash`, SHA-256 of every byte on the way. */
+async function copyFile(src: string, dest: string, hash: boolean): Promise<number> {
+  const t0 = performance.now();
+  const h = createHash('sha256');
+  const input = createReadStream(src, { highWaterMark: MiB });
+  if (hash) input.on('data', (c) => h.update(c));
+  await pipeline(input, createWriteStream(dest, { highWaterMark: MiB }));
+  if (hash) h.digest('hex');
+  return performance.now() - t0;
+}
+
+async function readFileMs(file: string): Promise<number> {
+  const t0 = performance.now();
+  for await (const _ of createReadStream(file, { highWaterMark: MiB })) {
+    // read and discard
   }
+  return performance.now() - t0;
+}
+
+/**
+ * `ROUNDS` rounds, each: straight to the backend, through the edge, through a bare Node HTTP server
+ * (fs only), up then down, all on the same `SIZE` bytes read from the page cache. Figures in MiB/s.
+ */
+async function throughput(
+  backend: 'fs' | 's3',
+  edgeUrl: string,
+  token: string,
+  meshDir: string,
+  s3Endpoint: string | undefined,
+) {
+  const dir = join(meshDir, 'bench-direct');
+  await mkdir(dir, { recursive: true });
+  const src = join(dir, 'source.bin');
+  await pipeline(source(SIZE), createWriteStream(src, { highWaterMark: MiB }));
+  const store =
+    backend === 's3'
+      ? await S3FileStore.open({
+          endpoint: s3Endpoint!,
+          region: 'us-east-1',
+          bucket: 'bench-seoul',
+          ...S3_KEYS,
+        })
+      : undefined;
+  // The same client settings as the edge's store (no per-request checksums).
+  const s3 =
+    backend === 's3'
+      ? new S3Client({
+          endpoint: s3Endpoint!,
+          region: 'us-east-1',
+          forcePathStyle: true,
+          credentials: S3_KEYS,
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        })
+      : undefined;
+  const bare = await bareServer(src, PORT_BASE + 360);
+  const rounds: Record<string, number>[] = [];
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      const round: Record<string, number> = {};
+      if (backend === 'fs') {
+        const dest = join(dir, 'direct.bin');
+        round.directUp = mibps(SIZE, await copyFile(src, dest, false));
+        await rm(dest);
+        // The store's contract: bytes are stored under their SHA-256, so a direct writer hashes them too.
+        round.directUpHashed = mibps(SIZE, await copyFile(src, dest, true));
+        await rm(dest);
+      } else {
+        const t0 = performance.now();
+        await store!.putDirect('direct.bin', createReadStream(src, { highWaterMark: MiB }));
+        round.directUp = mibps(SIZE, performance.now() - t0);
+      }
+      const up = await curlUpload(`${edgeUrl}/api/files`, src, {
+        authorization: `Bearer ${token}`,
+        'x-file-name': `round-${r}.bin`,
+        'content-type': 'application/octet-stream',
+      });
+      if (up.status !== 201) throw new Error(`upload ${up.status}: ${up.body}`);
+      const id = (JSON.parse(up.body) as { file: { id: string } }).file.id;
+      round.edgeUp = mibps(SIZE, up.ms);
+      round.bareUp = mibps(SIZE, (await curlUpload(bare.url, src, {})).ms);
+
+      if (backend === 'fs') round.directDown = mibps(SIZE, await readFileMs(src));
+      else {
+        const t0 = performance.now();
+        const out = await s3!.send(new GetObjectCommand({ Bucket: 'bench-seoul', Key: 'bench/direct.bin' }));
+        for await (const _ of out.Body as Readable) {
+          // read and discard
+        }
+        round.directDown = mibps(SIZE, performance.now() - t0);
+      }
+      const down = await curlDownload(`${edgeUrl}/api/files/${id}?token=${token}`);
+      if (down.bytes !== SIZE) throw new Error(`downloaded ${down.bytes} of ${SIZE} bytes`);
+      round.edgeDown = mibps(SIZE, down.ms);
+      round.bareDown = mibps(SIZE, (await curlDownload(bare.url)).ms);
+      await fetch(`${edgeUrl}/api/files/${id}?token=${token}`, { method: 'DELETE' });
+      rounds.push(round);
+    }
+  } finally {
+    bare.stop();
+    if (store) {
+      await store.deleteDirect('direct.bin').catch(() => undefined);
+      await store.close();
+    }
+    s3?.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const keys = Object.keys(rounds[0]!);
+  const med = Object.fromEntries(keys.map((k) => [k, median(rounds.map((x) => x[k]!))])) as Record<
+    string,
+    number
+  >;
+  const m = med as {
+    directUp: number;
+    directUpHashed?: number;
+    edgeUp: number;
+    bareUp: number;
+    directDown: number;
+    edgeDown: number;
+    bareDown: number;
+  };
+  const ratios = {
+    // fs: against the hashing writer (the store's contract); the plain page-cache write is kept beside it.
+    up: m.edgeUp / (m.directUpHashed ?? m.directUp),
+    ...(m.directUpHashed !== undefined ? { upVsPlainWrite: m.edgeUp / m.directUp } : {}),
+    down: m.edgeDown / m.directDown,
+    upVsBareHttp: m.edgeUp / m.bareUp,
+    downVsBareHttp: m.edgeDown / m.bareDown,
+  };
+  return {
+    client: 'curl',
+    loadAverage: loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' '),
+    rounds,
+    median: m,
+    ratios,
+  };
 }
 
 async function main() {
@@ -179,72 +364,13 @@ async function main() {
           name: 'Bench B',
         });
 
-        // Straight to the backend, same data, same process as the client.
-        let directUpMs: number;
-        let directDownMs: number;
-        let plainHttpDownMs: number | undefined;
-        if (backend === 'fs') {
-          const dir = join(mesh.dir, 'files', 'seoul', 'bench');
-          await mkdir(dir, { recursive: true });
-          const file = join(dir, 'direct.bin');
-          let t0 = performance.now();
-          await pipeline(source(SIZE), createWriteStream(file, { highWaterMark: MiB }));
-          directUpMs = performance.now() - t0;
-          t0 = performance.now();
-          for await (const _ of createReadStream(file, { highWaterMark: MiB })) {
-            // read and discard
-          }
-          directDownMs = performance.now() - t0;
-          plainHttpDownMs = await plainHttpDownload(file, PORT_BASE + 360);
-          await rm(dir, { recursive: true, force: true });
-        } else {
-          const store = await S3FileStore.open({
-            endpoint: versity!.endpoint,
-            region: 'us-east-1',
-            bucket: 'bench-seoul',
-            ...S3_KEYS,
-          });
-          let t0 = performance.now();
-          await store.putDirect('direct.bin', source(SIZE));
-          directUpMs = performance.now() - t0;
-          // The same client settings as the edge's store (no per-request checksums).
-          const client = new S3Client({
-            endpoint: versity!.endpoint,
-            region: 'us-east-1',
-            forcePathStyle: true,
-            credentials: S3_KEYS,
-            requestChecksumCalculation: 'WHEN_REQUIRED',
-            responseChecksumValidation: 'WHEN_REQUIRED',
-          });
-          t0 = performance.now();
-          const out = await client.send(
-            new GetObjectCommand({ Bucket: 'bench-seoul', Key: 'bench/direct.bin' }),
-          );
-          for await (const _ of out.Body as Readable) {
-            // read and discard
-          }
-          directDownMs = performance.now() - t0;
-          await store.deleteDirect('direct.bin');
-          client.destroy();
-          await store.close();
-        }
-
-        const up = await uploadTo(seoul.url, token, 'through-edge.bin', SIZE);
-        const down = await downloadFrom(`${seoul.url}/api/files/${up.id}?token=${token}`);
-        const tp = {
-          directUpMiBps: mibps(SIZE, directUpMs),
-          edgeUpMiBps: mibps(SIZE, up.ms),
-          directDownMiBps: mibps(SIZE, directDownMs),
-          edgeDownMiBps: mibps(SIZE, down.ms),
-          ...(plainHttpDownMs ? { plainHttpDownMiBps: mibps(SIZE, plainHttpDownMs) } : {}),
-        };
-        const ratios = {
-          up: tp.edgeUpMiBps / tp.directUpMiBps,
-          down: tp.edgeDownMiBps / tp.directDownMiBps,
-          ...(tp.plainHttpDownMiBps ? { downVsPlainHttp: tp.edgeDownMiBps / tp.plainHttpDownMiBps } : {}),
-        };
+        const tp = await throughput(backend, seoul.url, token, mesh.dir, versity?.endpoint);
+        const { median: m, ratios } = tp;
+        const f = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(0));
         console.log(
-          `throughput ${SIZE / MiB} MiB: up edge ${tp.edgeUpMiBps.toFixed(0)} vs direct ${tp.directUpMiBps.toFixed(0)} MiB/s (${ratios.up.toFixed(2)}), down edge ${tp.edgeDownMiBps.toFixed(0)} vs direct ${tp.directDownMiBps.toFixed(0)} MiB/s (${ratios.down.toFixed(2)})${tp.plainHttpDownMiBps ? `, plain Node HTTP ${tp.plainHttpDownMiBps.toFixed(0)} MiB/s (edge ${ratios.downVsPlainHttp!.toFixed(2)} of it)` : ''}`,
+          `throughput ${SIZE / MiB} MiB, median of ${ROUNDS} (load average ${tp.loadAverage}):\n` +
+            `  up:   edge ${f(m.edgeUp)} MiB/s; direct ${backend === 'fs' ? `write+SHA-256 ${f(m.directUpHashed)} (${ratios.up.toFixed(2)}), plain write ${f(m.directUp)} (${ratios.upVsPlainWrite!.toFixed(2)})` : `multipart ${f(m.directUp)} (${ratios.up.toFixed(2)})`}; bare Node HTTP discarding ${f(m.bareUp)} (edge ${ratios.upVsBareHttp.toFixed(2)} of it)\n` +
+            `  down: edge ${f(m.edgeDown)} MiB/s; direct read ${f(m.directDown)} (${ratios.down.toFixed(2)}); bare Node HTTP of the same file ${f(m.bareDown)} (edge ${ratios.downVsBareHttp.toFixed(2)} of it)`,
         );
 
         // Cross-region: a 64 MiB file uploaded in seoul, downloaded twice in frankfurt.
@@ -291,8 +417,8 @@ async function main() {
         console.log(
           `${CONCURRENT} × ${CONCURRENT_SIZE / 1e6} MB concurrent: ${conc.wallS.toFixed(1)} s (${conc.aggregateMiBps.toFixed(0)} MiB/s aggregate); edge RSS ${conc.rssBaselineMiB.toFixed(0)} → peak ${conc.rssPeakMiB.toFixed(0)} MiB`,
         );
-        results[backend] = { throughput: tp, ratios, cross, concurrent: conc };
-        for (const u of [...uploads, up, x])
+        results[backend] = { throughput: tp, cross, concurrent: conc };
+        for (const u of [...uploads, x])
           await fetch(`${seoul.url}/api/files/${u.id}?token=${token}`, { method: 'DELETE' }).catch(
             () => undefined,
           );

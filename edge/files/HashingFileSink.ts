@@ -2,9 +2,9 @@ import { Writable } from 'node:stream';
 import type { HashWriterEvent, HashWriters } from './HashWriters';
 
 /** Bytes gathered before they go to the worker as one message and one pwritev. */
-const BATCH_BYTES = 256 * 1024;
+const BATCH_BYTES = 1024 * 1024;
 /** Bytes of one file sent to its worker and not yet written; beyond it, writes wait (backpressure). */
-const FILE_WINDOW_BYTES = 2 * 1024 * 1024;
+const FILE_WINDOW_BYTES = 4 * 1024 * 1024;
 /** The same for all files together: with many uploads at once, each keeps at most one batch going. */
 const POOL_WINDOW_BYTES = 8 * 1024 * 1024;
 
