@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EdgeProcess, Mesh } from '../../regions/launcher';
@@ -174,12 +175,20 @@ describe('one meeting across two regions', () => {
 
     // Everyone in frankfurt leaves, so the room closes there; whoever opens it again must not see seoul's
     // participant either (no leave was ever written for it: only the loss, remembered by the edge, hides it).
+    // Shown, the ghost's tracks would be consumed and their piping from the dead edge would fail (and only
+    // then be hidden): frankfurt's edge logs each such attempt.
+    const pipingFromSeoul = () =>
+      readFileSync(join(mesh.logDir, 'edge-frankfurt-1.log'), 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('from seoul-edge-1:')).length;
     await inFrankfurt.getByTestId('btn-leave').click();
     await second.getByTestId('btn-leave').click();
     await new Promise((r) => setTimeout(r, 1000));
+    const attemptsBefore = pipingFromSeoul();
     await joinMeeting(second, `${frankfurt.url}/r/${ROOM}`, 'Jonas Weber');
     await second.waitForTimeout(1500);
     expect(await second.getByTestId('participant').count()).toBe(1);
     expect(await receivedFrom(second, seoulId)).toEqual([]);
+    expect(pipingFromSeoul()).toBe(attemptsBefore);
   });
 });
