@@ -116,12 +116,16 @@ export class HashWriters {
     slot.worker = worker;
     worker.on('message', (e: HashWriterEvent) => this.#files.get(e.id)?.onEvent(e));
     worker.on('error', (err) => console.error(`[files] hashing worker failed: ${err.stack ?? err}`));
+    let online = false;
+    worker.once('online', () => {
+      online = true;
+    });
     worker.on('exit', () => {
-      // Its files cannot complete; later ones go to a new worker in its place.
+      // Its files cannot complete; later ones go to a new worker in its place (not after a failed start).
       for (const f of [...this.#files.values()])
         if (f.worker === worker)
           f.onEvent({ id: f.id, type: 'failed', message: 'the hashing worker exited' });
-      if (!this.#closed) this.#spawn(slot);
+      if (!this.#closed && online) this.#spawn(slot);
     });
   }
 }
