@@ -206,10 +206,9 @@ export class Connection implements ParticipantLink {
     const conference = await this.#placed();
     // Transports prepared on this connection go to the participant (the same room's conference: the
     // placement of a room does not move while it has people in it).
-    const prepared =
-      this.#prepared && this.#conference === conference
-        ? await this.#prepared.catch(() => undefined)
-        : undefined;
+    let prepared: PreparedMedia | undefined;
+    if (this.#conference === conference) prepared = await this.#prepared?.catch(() => undefined);
+    else this.#discardPrepared();
     this.#prepared = undefined;
     this.#conference = conference;
     try {
