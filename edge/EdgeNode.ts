@@ -10,6 +10,7 @@ import { TokenService } from '../lib/auth/tokens';
 import { loadCatalogue } from '../lib/catalogue';
 import { CHAT_TOPIC, createKafka, REGION_TOPICS } from '../lib/kafka';
 import { createRedisCluster } from '../lib/redis';
+import { Tracing } from '../lib/telemetry/Tracing';
 import { CascadeService } from './cascade/CascadeService';
 import { PipeManager } from './cascade/PipeManager';
 import { ChatService } from './chat/ChatService';
@@ -49,6 +50,8 @@ export class EdgeNode {
   readonly internalTokens: InternalTokens;
   /** The gRPC server other edges and the core call (Cascade, Control). */
   readonly internal: InternalServer;
+  /** This edge's tracer provider (remote subscriptions across edges). */
+  readonly tracing: Tracing;
   /** Cascade: this edge's producers piped to other edges, and other edges' producers piped here. */
   readonly cascade: CascadeService;
   readonly pipes: PipeManager;
@@ -65,7 +68,13 @@ export class EdgeNode {
     let remote: RemoteRoomFeed | undefined;
     let files: FileSharing | undefined;
     const internalTokens = new InternalTokens(keys);
-    const internal = new InternalServer(internalTokens);
+    const tracing = new Tracing({
+      service: 'meetview-edge',
+      node: config.nodeId,
+      region: config.region,
+      ...config.tracing,
+    });
+    const internal = new InternalServer(internalTokens, tracing.tracer);
     try {
       await redis.ping();
       const internalPort = await internal.listen(config.internal.host, config.internal.port);
@@ -130,6 +139,7 @@ export class EdgeNode {
           routerRtpCapabilities,
           fileSharing,
           { tokens: internalTokens, server: internal, address: internalAddress },
+          tracing,
           resolve,
         );
         manager = node.manager;
@@ -141,6 +151,7 @@ export class EdgeNode {
       await remote?.close();
       await events?.close();
       await internal.close();
+      await tracing.shutdown();
       pool?.close();
       redis.disconnect();
       throw err;
@@ -158,6 +169,7 @@ export class EdgeNode {
     routerRtpCapabilities: unknown,
     files: FileSharing,
     internal: { tokens: InternalTokens; server: InternalServer; address: string },
+    tracing: Tracing,
     onListening: (node: EdgeNode) => void,
   ) {
     this.config = config;
@@ -169,12 +181,13 @@ export class EdgeNode {
     this.#files = files;
     this.internalTokens = internal.tokens;
     this.internal = internal.server;
+    this.tracing = tracing;
     const tokens = new TokenService(keys);
     const directory = new RoomDirectory(redis);
     const registry = new NodeRegistry(redis, config.region);
     this.url = config.publicUrl ?? `http://${config.http.host}:${config.http.port}`;
     const self = { node: config.nodeId, region: config.region };
-    this.pipes = new PipeManager({ ...self, tokens: internal.tokens });
+    this.pipes = new PipeManager({ ...self, tokens: internal.tokens, tracer: tracing.tracer });
     this.manager = new ConferenceManager(pool, directory, registry, {
       region: config.region,
       node: config.nodeId,
@@ -187,6 +200,7 @@ export class EdgeNode {
       events,
       chatRate: config.chatRate ?? { perSecond: 5, burst: 20 },
       cascade: { remote: (room) => remote.state.room(room), pipes: this.pipes },
+      tracer: tracing.tracer,
     });
     remote.on('changed', (room) => this.manager.remoteChanged(room));
     this.pipes.on('peerlost', ({ peer }) => this.manager.peerLost(peer.node));
@@ -270,6 +284,7 @@ export class EdgeNode {
     await this.#events.close();
     this.#pool.close();
     this.#redis.disconnect();
+    await this.tracing.shutdown();
   }
 }
 

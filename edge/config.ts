@@ -1,3 +1,4 @@
+import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { z } from 'zod';
 import { readMeshInfo } from '../lib/mesh';
 import { type FilesConfig, loadFilesConfig } from './files/filesConfig';
@@ -73,6 +74,11 @@ export interface EdgeConfig {
   signalingRate?: { perSecond: number; burst: number };
   /** File sharing (MEETVIEW_FILES_*, MEETVIEW_S3_*, MEETVIEW_REGION_EDGES); unset: filesystem in the temp dir. */
   files?: FilesConfig;
+  /**
+   * Where this edge's trace spans go (lib/telemetry/Tracing). Unset: OTLP over HTTP when
+   * OTEL_EXPORTER_OTLP_ENDPOINT is set, else nowhere. Tests pass an exporter or processor here.
+   */
+  tracing?: { exporter?: SpanExporter; processor?: SpanProcessor };
 }
 
 export function loadEdgeConfig(env: NodeJS.ProcessEnv = process.env): EdgeConfig {

@@ -1,7 +1,9 @@
 import { type ClientReadableStream, credentials, type ServiceError, status } from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import type { InternalTokens } from '../../lib/auth/internal';
 import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { internalAuthClientInterceptor } from '../../lib/grpc/internalAuth';
+import { tracingClientInterceptor } from '../../lib/grpc/tracing';
 import {
   type ClosePipeRequest,
   CascadeServiceClient as GrpcCascadeClient,
@@ -27,6 +29,8 @@ export type CascadeClientOptions = {
   keepaliveDeadlineMs?: number;
   /** Deadline of each unary call. Default 5000 ms. */
   callTimeoutMs?: number;
+  /** Calls made inside a traced operation get a client span, their context crossing in the metadata. */
+  tracer?: Tracer;
 };
 
 export type CascadeClientEvents = {
@@ -64,7 +68,10 @@ export class CascadeClient extends TypedEmitter<CascadeClientEvents> {
     this.#deadlineMs = options.keepaliveDeadlineMs ?? 3000;
     this.#callTimeoutMs = options.callTimeoutMs ?? 5000;
     this.#client = new GrpcCascadeClient(options.peer.address, credentials.createInsecure(), {
-      interceptors: [internalAuthClientInterceptor(options.tokens, options.node)],
+      interceptors: [
+        ...(options.tracer ? [tracingClientInterceptor(options.tracer)] : []),
+        internalAuthClientInterceptor(options.tokens, options.node),
+      ],
       // Reconnect quickly after a peer restarts; the Watch deadline decides when it is gone.
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2000,

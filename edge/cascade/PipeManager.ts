@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import type { types } from 'mediasoup';
 import type { InternalTokens } from '../../lib/auth/internal';
 import { TypedEmitter } from '../../lib/events/TypedEmitter';
@@ -17,6 +18,8 @@ export type PipeManagerOptions = {
   keepaliveDeadlineMs?: number;
   /** Deadline of each unary call. Default 5000 ms. */
   callTimeoutMs?: number;
+  /** Spans for the calls to peer edges made inside a traced operation (a remote subscription). */
+  tracer?: Tracer;
 };
 
 export type PipeManagerEvents = {
@@ -90,6 +93,7 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
   readonly #tokens: InternalTokens;
   readonly #deadlineMs: number | undefined;
   readonly #callTimeoutMs: number | undefined;
+  readonly #tracer: Tracer | undefined;
   readonly #links = new Map<string, PeerLink>();
   readonly #pipes = new Map<string, RemotePipe>();
   #nextPipe = 0;
@@ -102,6 +106,7 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
     this.#tokens = options.tokens;
     this.#deadlineMs = options.keepaliveDeadlineMs;
     this.#callTimeoutMs = options.callTimeoutMs;
+    this.#tracer = options.tracer;
   }
 
   /**
@@ -212,6 +217,7 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
       peer,
       ...(this.#deadlineMs ? { keepaliveDeadlineMs: this.#deadlineMs } : {}),
       ...(this.#callTimeoutMs ? { callTimeoutMs: this.#callTimeoutMs } : {}),
+      ...(this.#tracer ? { tracer: this.#tracer } : {}),
     });
     const link: PeerLink = { client, ready: client.watch(), pipes: new Set() };
     // A failed first watch is reported to the acquire that waits on it; 'lost' does the cleanup.

@@ -1,3 +1,4 @@
+import { type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
 import type { types } from 'mediasoup';
 import type { ParticipantClaims } from '../../lib/auth/tokens';
 import { TypedEmitter } from '../../lib/events/TypedEmitter';
@@ -58,7 +59,12 @@ export interface ConferenceOptions {
     /** Edges lost to the cascade (node → when), shared by the edge's conferences (see #lostNodes). */
     lostNodes?: Map<string, number>;
   };
+  /** Traces remote subscriptions (pipe setup on both edges, then the wait for the first key frame). */
+  tracer?: Tracer;
 }
+
+/** How long a remote subscription's trace waits for the viewer's first key frame. */
+const FIRST_KEYFRAME_TRACE_MS = 10_000;
 
 /** This conference's hold on one remote producer: one lease, shared by every local consumer of it. */
 type RemoteHold = {
@@ -107,6 +113,9 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   readonly #media: Room;
   readonly #directory: RoomDirectory;
   readonly #opts: ConferenceOptions;
+  readonly #tracer: Tracer;
+  /** Open "first key frame" spans of remote subscriptions, by local consumer id. */
+  readonly #keyframeSpans = new Map<string, Span>();
   readonly #participants = new Map<string, Participant>();
   readonly #keyframeTimers = new Map<string, NodeJS.Timeout[]>();
   readonly #chatLimiters = new WeakMap<Participant, RateLimiter>();
@@ -132,6 +141,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     this.#media = media;
     this.#directory = directory;
     this.#opts = opts;
+    this.#tracer = opts.tracer ?? trace.getTracer('meetview');
     // Shared with the edge's other conferences: one opened after a loss does not show its ghosts either.
     this.#lostNodes = opts.cascade?.lostNodes ?? new Map();
     this.#wireMedia();
@@ -715,7 +725,48 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     };
   }
 
-  async #consumeRemote(
+  /**
+   * A remote track for a local participant, traced: the `cascade.subscribe` span covers the pipe from the
+   * owner edge (its gRPC calls and the owner's server spans are children) and the local consumer; a
+   * `cascade.firstKeyFrame` span follows until the consumer sends its first key frame to the viewer.
+   */
+  #consumeRemote(
+    p: Participant,
+    transportId: string,
+    remote: RemoteTrack,
+    paused: boolean,
+  ): Promise<ConsumeResult> {
+    const attributes = {
+      'meetview.room': this.name,
+      'meetview.producer_id': remote.track.producerId,
+      'meetview.owner_node': remote.owner.node,
+      'meetview.owner_region': remote.owner.region,
+      'meetview.viewer': p.identity,
+    };
+    return this.#tracer.startActiveSpan('cascade.subscribe', { attributes }, async (span) => {
+      try {
+        const result = await this.#consumeRemoteUntraced(p, transportId, remote, paused);
+        if (result.kind === 'video' && !this.#keyframeSpans.has(result.consumerId)) {
+          const wait = this.#tracer.startSpan('cascade.firstKeyFrame', { attributes });
+          this.#keyframeSpans.set(result.consumerId, wait);
+          setTimeout(() => {
+            if (this.#keyframeSpans.get(result.consumerId) !== wait) return;
+            this.#keyframeSpans.delete(result.consumerId);
+            wait.setStatus({ code: SpanStatusCode.ERROR, message: 'no key frame in time' });
+            wait.end();
+          }, FIRST_KEYFRAME_TRACE_MS).unref();
+        }
+        return result;
+      } catch (err) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  async #consumeRemoteUntraced(
     p: Participant,
     transportId: string,
     remote: RemoteTrack,
@@ -888,6 +939,17 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
 
   #wireMedia(): void {
     const m = this.#media;
+    const endKeyframeSpan = (consumerId: string, outcome?: string) => {
+      const span = this.#keyframeSpans.get(consumerId);
+      if (!span) return;
+      this.#keyframeSpans.delete(consumerId);
+      if (outcome) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+      span.end();
+    };
+    m.on('consumerkeyframe', ({ consumerId }) => endKeyframeSpan(consumerId));
+    m.on('consumerclose', ({ consumerId }) =>
+      endKeyframeSpan(consumerId, 'consumer closed before a key frame'),
+    );
     m.on('producerclose', ({ producerId, peerId }) => {
       const p = this.#participants.get(peerId);
       if (!p?.producers.delete(producerId)) return;

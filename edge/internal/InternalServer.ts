@@ -4,9 +4,11 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import type { InternalTokens } from '../../lib/auth/internal';
 import { internalAuthServerInterceptor } from '../../lib/grpc/internalAuth';
 import { shutdownGrpcServer } from '../../lib/grpc/shutdown';
+import { tracingServerInterceptor } from '../../lib/grpc/tracing';
 
 /**
  * The edge's internal gRPC server: the services other Meetview processes call (Cascade from other
@@ -18,9 +20,13 @@ export class InternalServer {
   #port: number | undefined;
   #closed = false;
 
-  constructor(tokens: InternalTokens) {
+  /** `tracer`: calls that carry a trace context get a server span in it (lib/grpc/tracing). */
+  constructor(tokens: InternalTokens, tracer?: Tracer) {
     this.#server = new Server({
-      interceptors: [internalAuthServerInterceptor(tokens)],
+      interceptors: [
+        ...(tracer ? [tracingServerInterceptor(tracer)] : []),
+        internalAuthServerInterceptor(tokens),
+      ],
       // Ping callers every 2 s and drop one silent for 3 s more: a frozen peer edge must not keep its
       // server streams (Cascade Watch) open until TCP gives up, minutes later.
       'grpc.keepalive_time_ms': 2000,

@@ -18,6 +18,7 @@ export interface TestEdgeOptions {
   graceMs?: number;
   workers?: number;
   placement?: 'home' | 'local';
+  tracing?: EdgeConfig['tracing'];
 }
 
 /** Starts an edge in this process against the mesh's Redis Cluster for its region. */
@@ -45,6 +46,7 @@ export async function startTestEdge(mesh: MeshInfo, o: TestEdgeOptions): Promise
     kafkaBrokers: kafka.bootstrap.split(','),
     placement: o.placement ?? 'home',
     webDir: undefined,
+    ...(o.tracing ? { tracing: o.tracing } : {}),
   };
   return EdgeNode.start(config, TEST_KEYS);
 }
