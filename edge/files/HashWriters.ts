@@ -1,56 +1,7 @@
 import { Worker } from 'node:worker_threads';
 
-// Plain JavaScript run in worker threads (no TypeScript loader needed there). Each worker keeps open
-// files: it hashes every batch it receives (SHA-256, in arrival order) and writes it at its position
-// with one pwritev through libuv's pool, so the hashing of one batch overlaps the writing of the last.
-// Hashing costs as much CPU as the whole network receive; here it stays off the event loop.
-const SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const { createHash } = require('node:crypto');
-const files = new Map();
-const post = (m) => parentPort.postMessage(m);
-function settle(id, f) {
-  if (!f.closing || f.pending > 0) return;
-  files.delete(id);
-  fs.close(f.fd, (err) => {
-    if (f.error || err) post({ id, type: 'failed', message: f.error || err.message });
-    else if (f.closing === 'end') post({ id, type: 'ended', sha256: f.hash.digest('hex'), size: f.pos });
-    else post({ id, type: 'aborted' });
-  });
-}
-parentPort.on('message', (m) => {
-  if (m.type === 'open') {
-    fs.open(m.path, 'wx', (err, fd) => {
-      if (err) return post({ id: m.id, type: 'failed', message: err.message });
-      files.set(m.id, { fd, hash: createHash('sha256'), pos: 0, pending: 0, closing: null, error: null });
-      post({ id: m.id, type: 'opened' });
-    });
-    return;
-  }
-  const f = files.get(m.id);
-  if (!f) return;
-  if (m.type === 'write') {
-    if (f.error || f.closing) return post({ id: m.id, type: 'written', bytes: m.bytes });
-    for (const c of m.chunks) f.hash.update(c);
-    f.pending++;
-    fs.writev(f.fd, m.chunks, f.pos, (err, written) => {
-      f.pending--;
-      if (!f.error && (err || written !== m.bytes))
-        f.error = err ? err.message : 'short write (' + written + ' of ' + m.bytes + ' bytes)';
-      // The buffers go back to be dropped on the event loop's side, whose frequent collections free
-      // them soon; this thread allocates little, so here they would wait long for a collection.
-      const back = m.chunks.map((c) => c.buffer);
-      parentPort.postMessage({ id: m.id, type: 'written', bytes: m.bytes }, back);
-      settle(m.id, f);
-    });
-    f.pos += m.bytes;
-  } else if (m.type === 'end' || m.type === 'abort') {
-    f.closing = m.type;
-    settle(m.id, f);
-  }
-});
-`;
+// The worker's code: plain JavaScript beside this file (see there).
+const WORKER_URL = new URL('./hashWriter.worker.mjs', import.meta.url);
 
 /** What a worker reports about one file. */
 export type HashWriterEvent =
@@ -111,7 +62,7 @@ export class HashWriters {
   }
 
   #spawn(slot: Slot): void {
-    const worker = new Worker(SOURCE, { eval: true });
+    const worker = new Worker(WORKER_URL);
     worker.unref();
     slot.worker = worker;
     worker.on('message', (e: HashWriterEvent) => this.#files.get(e.id)?.onEvent(e));
