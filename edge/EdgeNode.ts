@@ -203,7 +203,22 @@ export class EdgeNode {
       tracer: tracing.tracer,
     });
     remote.on('changed', (room) => this.manager.remoteChanged(room));
-    this.pipes.on('peerlost', ({ peer }) => this.manager.peerLost(peer.node));
+    // A lost peer edge is tried again every few seconds. If the same incarnation answers (a partition
+    // healed), it still has its producers and its tracks are shown again; a restarted edge's old ones are
+    // not (its participants come back through the room events when they rejoin).
+    const reaching = new Set<string>();
+    this.pipes.on('peerlost', ({ peer, incarnation }) => {
+      this.manager.peerLost(peer.node);
+      if (reaching.has(peer.node)) return;
+      reaching.add(peer.node);
+      this.pipes.reachPeer(peer).then(
+        (now) => {
+          reaching.delete(peer.node);
+          if (incarnation && now === incarnation) this.manager.peerBack(peer.node);
+        },
+        () => reaching.delete(peer.node),
+      );
+    });
     // The core's actions (remove, mute, close, drain, …) arrive on the internal server.
     this.internal.addService(ControlServiceService, createControlService({ manager: this.manager, pool }));
     this.cascade = new CascadeService({ ...self, rooms: (id) => pool.getRoom(id), relay: this.pipes });

@@ -58,6 +58,7 @@ export class CascadeClient extends TypedEmitter<CascadeClientEvents> {
   #watching: Promise<void> | undefined;
   #deadline: NodeJS.Timeout | undefined;
   #lastKeepaliveAt = 0;
+  #incarnation = '';
   #closed = false;
 
   constructor(options: CascadeClientOptions) {
@@ -80,6 +81,11 @@ export class CascadeClient extends TypedEmitter<CascadeClientEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The peer's incarnation from its keepalives ('' before the first): a new one means it restarted. */
+  get incarnation(): string {
+    return this.#incarnation;
   }
 
   /** When the last keepalive arrived (ms since epoch), 0 before the first. */
@@ -109,6 +115,7 @@ export class CascadeClient extends TypedEmitter<CascadeClientEvents> {
         switch (event.$case) {
           case 'keepalive':
             this.#lastKeepaliveAt = Date.now();
+            this.#incarnation = event.value.incarnation;
             if (!started) {
               started = true;
               resolve();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type Metadata,
   type ServerUnaryCall,
@@ -95,6 +96,8 @@ export class CascadeService extends TypedEmitter<CascadeServiceEvents> {
   readonly region: string;
   readonly #rooms: (roomId: string) => Room | undefined;
   readonly #keepaliveMs: number;
+  /** This service's incarnation, sent with every keepalive (see Keepalive.incarnation). */
+  readonly incarnation = randomUUID();
   readonly #lingerMs: number;
   readonly #relay: PipeManager | undefined;
   readonly #pipes = new Map<string, ServedPipe>();
@@ -442,7 +445,10 @@ export class CascadeService extends TypedEmitter<CascadeServiceEvents> {
     }
     const keepalive = () =>
       call.write({
-        event: { $case: 'keepalive', value: { tsMs: Date.now(), intervalMs: this.#keepaliveMs } },
+        event: {
+          $case: 'keepalive',
+          value: { tsMs: Date.now(), intervalMs: this.#keepaliveMs, incarnation: this.incarnation },
+        },
       });
     // The first keepalive tells the caller the stream is up (events after it are not missed).
     keepalive();

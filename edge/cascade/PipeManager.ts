@@ -28,7 +28,7 @@ export type PipeManagerEvents = {
     { room: string; producerId: string; peer: string; reason: RemoteProducerCloseReason },
   ];
   /** A peer edge stopped answering; every producer piped from it was closed here (one event each above). */
-  peerlost: [{ peer: NodeRef; error: CascadeError }];
+  peerlost: [{ peer: NodeRef; error: CascadeError; incarnation: string }];
 };
 
 export type RemotePipeInfo = {
@@ -208,6 +208,23 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
     }, 500).unref();
   }
 
+  /**
+   * Resolves with the peer's incarnation once it answers (a Watch stream with a keepalive), trying every
+   * `everyMs`; rejects when this manager closes. How an edge lost to the cascade is noticed to be back.
+   */
+  async reachPeer(peer: NodeRef, everyMs = 2000): Promise<string> {
+    while (!this.#closed) {
+      const link = this.#linkFor(peer);
+      try {
+        await link.ready;
+        return link.client.incarnation;
+      } catch {
+        await new Promise((r) => setTimeout(r, everyMs).unref());
+      }
+    }
+    throw new CascadeError(status.CANCELLED, 'the pipe manager is closed');
+  }
+
   #linkFor(peer: NodeRef): PeerLink {
     const existing = this.#links.get(peer.node);
     if (existing && !existing.client.closed) return existing;
@@ -243,7 +260,7 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
     client.on('lost', (error) => {
       if (this.#links.get(peer.node) === link) this.#links.delete(peer.node);
       for (const p of [...link.pipes]) this.#closePipe(p, 'peerlost', false);
-      this.safeEmit('peerlost', { peer, error });
+      this.safeEmit('peerlost', { peer, error, incarnation: client.incarnation });
     });
     return link;
   }

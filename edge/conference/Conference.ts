@@ -716,6 +716,17 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     if (any) this.syncRemote();
   }
 
+  /** The edge answers again, unchanged (see ConferenceManager.peerBack): show its people and tracks again. */
+  peerBack(node: string): void {
+    const cascade = this.#opts.cascade;
+    if (!cascade || this.#closed) return;
+    const view = cascade.remote(this.name);
+    for (const id of [...this.#withdrawn])
+      if (view.tracks.get(id)?.owner.node === node) this.#withdrawn.delete(id);
+    this.#lostNodes.delete(node);
+    this.syncRemote();
+  }
+
   /** The remote tracks shown here and the leases held for them (diagnostics, tests). */
   remoteState(): { participants: string[]; tracks: string[]; leases: string[] } {
     return {

@@ -87,6 +87,12 @@ export class ConferenceManager {
     for (const c of this.#conferences.values()) c.peerLost(node);
   }
 
+  /** A peer edge lost to the cascade answers again, unchanged (a healed partition): its tracks come back. */
+  peerBack(node: string): void {
+    if (!this.#lostNodes.delete(node)) return;
+    for (const c of this.#conferences.values()) c.peerBack(node);
+  }
+
   /** Decides where a participant of `room` is served: here, or on the edge that is the room's home. */
   async place(room: string): Promise<Placement> {
     if (this.#closed) throw new SignalingError(ErrorCode.Unavailable, 'this edge is shutting down');

@@ -245,6 +245,58 @@ describe('the mesh on the emulated WAN', () => {
     expect(ben.texts).toEqual(['before', ...cut.map((t) => `ben-${t}`), ...cut.map((t) => `ana-${t}`)]);
   });
 
+  it('a partition withdraws the other region’s tracks; after heal they come back without a rejoin', async () => {
+    const room = `wan-media-${randomUUID().slice(0, 8)}`;
+    const connect = async (region: string, identity: string) => {
+      const edge = edges.find((e) => e.region === region)!;
+      const { token } = await devToken(edge.url, { room, identity, name: identity });
+      const client = await SignalingTestClient.connect(
+        `${edge.url.replace(/^http/, 'ws')}/rtc?token=${token}`,
+      );
+      clients.push({ close: async () => client.drop() });
+      return { client, join: await client.request('join', {}) };
+    };
+    const ana = await connect('seoul', 'ana');
+    const send = await ana.client.request('transport.create', { direction: 'send' });
+    const { producerId } = await ana.client.request('produce', {
+      transportId: send.id,
+      kind: 'video',
+      source: 'camera',
+      rtpParameters: {
+        codecs: [
+          { mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, parameters: {}, rtcpFeedback: [] },
+        ],
+        headerExtensions: [],
+        encodings: [{ ssrc: 55550001 }],
+        rtcp: { cname: 'wan', reducedSize: true },
+      },
+    });
+    const bo = await connect('frankfurt', 'bo');
+    const published = () =>
+      bo.client.notifications.filter(
+        (n) =>
+          n.method === 'track.published' &&
+          (n.data as { track: { producerId: string } }).track.producerId === producerId,
+      ).length + (bo.join.tracks.some((t) => t.producerId === producerId) ? 1 : 0);
+    await until('the seoul track announced in frankfurt', () => published() >= 1, 30_000);
+    await bo.client.request('transport.create', { direction: 'recv' });
+    const caps = bo.join.routerRtpCapabilities as Record<string, unknown>;
+    await bo.client.request('consume', { producerId, rtpCapabilities: caps });
+
+    await mesh.wan!.partition('seoul', 'frankfurt');
+    const cutAt = Date.now();
+    await bo.client.waitFor('track.unpublished', (d) => d.producerId === producerId, 15_000);
+    console.log(`seoul's track withdrawn in frankfurt ${Date.now() - cutAt} ms after the cut`);
+
+    const healedAt = Date.now();
+    await mesh.wan!.heal('seoul', 'frankfurt');
+    await until('the seoul track announced again', () => published() >= 2, 10_000);
+    console.log(`seoul's track shown again in frankfurt ${Date.now() - healedAt} ms after heal`);
+    // And it can be watched again: a new pipe from seoul.
+    const again = await bo.client.request('consume', { producerId });
+    expect(again).toMatchObject({ producerId, identity: 'ana', kind: 'video' });
+  });
+
   it('stop leaves no namespace or process behind', async () => {
     const pids = mesh.info.processes.map((p) => p.pid);
     for (const c of clients.splice(0).reverse()) await c.close().catch(() => {});

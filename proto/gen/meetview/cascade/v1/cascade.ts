@@ -137,6 +137,11 @@ export interface Keepalive {
   tsMs: number;
   /** The interval the callee sends keepalives at; the caller's deadline is a few of them. */
   intervalMs: number;
+  /**
+   * The callee's process incarnation (new on every start): a peer that answers again after a loss with
+   * the same incarnation was cut off, not restarted, and still has its producers.
+   */
+  incarnation: string;
 }
 
 export interface ProducerPaused {
@@ -1841,7 +1846,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
 };
 
 function createBaseKeepalive(): Keepalive {
-  return { tsMs: 0, intervalMs: 0 };
+  return { tsMs: 0, intervalMs: 0, incarnation: "" };
 }
 
 export const Keepalive: MessageFns<Keepalive> = {
@@ -1851,6 +1856,9 @@ export const Keepalive: MessageFns<Keepalive> = {
     }
     if (message.intervalMs !== 0) {
       writer.uint32(16).uint32(message.intervalMs);
+    }
+    if (message.incarnation !== "") {
+      writer.uint32(26).string(message.incarnation);
     }
     return writer;
   },
@@ -1884,6 +1892,14 @@ export const Keepalive: MessageFns<Keepalive> = {
             message.intervalMs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.incarnation = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1908,6 +1924,7 @@ export const Keepalive: MessageFns<Keepalive> = {
         : isSet(object.interval_ms)
         ? globalThis.Number(object.interval_ms)
         : 0,
+      incarnation: isSet(object.incarnation) ? globalThis.String(object.incarnation) : "",
     };
   },
 
@@ -1919,6 +1936,9 @@ export const Keepalive: MessageFns<Keepalive> = {
     if (message.intervalMs !== 0) {
       obj.intervalMs = Math.round(message.intervalMs);
     }
+    if (message.incarnation !== "") {
+      obj.incarnation = message.incarnation;
+    }
     return obj;
   },
 
@@ -1929,6 +1949,7 @@ export const Keepalive: MessageFns<Keepalive> = {
     const message = createBaseKeepalive();
     message.tsMs = object.tsMs ?? 0;
     message.intervalMs = object.intervalMs ?? 0;
+    message.incarnation = object.incarnation ?? "";
     return message;
   },
 };
