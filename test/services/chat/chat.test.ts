@@ -206,8 +206,9 @@ describe('chat through Kafka', () => {
     const c = await member(room, 'c', edges[1]!);
     await a.client.request('chat.send', { text: 'psst', to: 'b' });
     await a.client.request('chat.send', { text: 'all', clientMessageId: 'x' });
+    // Each edge delivers on its own: wait until all three have it (a is on the other edge).
     await until(
-      () => userTexts(c).includes('all') && userTexts(b).includes('all'),
+      () => [a, b, c].every((m) => userTexts(m).includes('all')),
       10_000,
       'the public message',
     );
