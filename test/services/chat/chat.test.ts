@@ -207,11 +207,7 @@ describe('chat through Kafka', () => {
     await a.client.request('chat.send', { text: 'psst', to: 'b' });
     await a.client.request('chat.send', { text: 'all', clientMessageId: 'x' });
     // Each edge delivers on its own: wait until all three have it (a is on the other edge).
-    await until(
-      () => [a, b, c].every((m) => userTexts(m).includes('all')),
-      10_000,
-      'the public message',
-    );
+    await until(() => [a, b, c].every((m) => userTexts(m).includes('all')), 10_000, 'the public message');
     expect(userTexts(b)).toEqual(['psst', 'all']);
     expect(userTexts(a)).toEqual(['psst', 'all']);
     expect(userTexts(c)).toEqual(['all']);
