@@ -1,5 +1,5 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message } from 'kafkajs';
-import { CHAT_TOPIC, createConsumer, KeyedProducer, parseMirroredTopic } from '../../lib/kafka';
+import { CHAT_TOPIC, createConsumer, groupJoined, KeyedProducer, parseMirroredTopic } from '../../lib/kafka';
 import { Envelope } from '../../proto/gen/meetview/events/v1/events';
 
 export interface ChatRelayOptions {
@@ -89,12 +89,7 @@ export class ChatRelay {
     const consumer = createConsumer(this.#kafka, { groupId: RELAY_GROUP });
     this.#consumer = consumer;
     await consumer.connect();
-    const joined = new Promise<void>((resolve) => {
-      const off = consumer.on(consumer.events.GROUP_JOIN, () => {
-        off();
-        resolve();
-      });
-    });
+    const joined = groupJoined(consumer);
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart || this.#closed || this.#consumer !== consumer) return;
       console.error(`[chat-relay] consumer crashed (${payload.error.message}); starting a new one`);

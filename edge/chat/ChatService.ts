@@ -1,7 +1,7 @@
 import type { Cluster } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { newId } from '../../lib/ids';
-import { CHAT_TOPIC, createConsumer, KeyedProducer, partitionForKey } from '../../lib/kafka';
+import { CHAT_TOPIC, createConsumer, groupJoined, KeyedProducer, partitionForKey } from '../../lib/kafka';
 import { roomKey } from '../../lib/redis';
 import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/events/v1/events';
 import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
@@ -79,12 +79,7 @@ export class ChatService {
   async #runConsumer(): Promise<void> {
     const consumer = this.#consumer;
     await consumer.connect();
-    const joined = new Promise<void>((resolve) => {
-      const off = consumer.on(consumer.events.GROUP_JOIN, () => {
-        off();
-        resolve();
-      });
-    });
+    const joined = groupJoined(consumer);
     // kafkajs restarts a crashed consumer only for retriable errors; after any other crash (e.g. no group
     // coordinator while a broker is down) this edge would stop delivering chat, so start a new one.
     consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -62,6 +62,19 @@ export function createConsumer(kafka: Kafka, config: ConsumerConfig): Consumer {
   });
 }
 
+/**
+ * Resolves when the consumer has joined its group (partitions assigned). Call before run(): from then on
+ * nothing produced to its topics is missed.
+ */
+export function groupJoined(consumer: Consumer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const off = consumer.on(consumer.events.GROUP_JOIN, () => {
+      off();
+      resolve();
+    });
+  });
+}
+
 /** Creates the topics that do not exist yet, with partitions, replication factor and min ISR. */
 export async function ensureTopics(
   admin: Admin,

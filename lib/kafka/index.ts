@@ -4,6 +4,7 @@ export {
   createKafka,
   createProducer,
   ensureTopics,
+  groupJoined,
   type KafkaClientOptions,
   waitForGroupCoordinator,
   waitForLeaders,
