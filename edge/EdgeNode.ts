@@ -13,6 +13,8 @@ import { createRedisCluster } from '../lib/redis';
 import { Tracing } from '../lib/telemetry/Tracing';
 import { CascadeService } from './cascade/CascadeService';
 import { PipeManager } from './cascade/PipeManager';
+import { RelayDirectory } from './cascade/RelayDirectory';
+import { RemoteTrackSource } from './cascade/RemoteTrackSource';
 import { ChatService } from './chat/ChatService';
 import { ConferenceManager } from './conference/ConferenceManager';
 import type { EdgeConfig } from './config';
@@ -55,6 +57,8 @@ export class EdgeNode {
   /** Cascade: this edge's producers piped to other edges, and other edges' producers piped here. */
   readonly cascade: CascadeService;
   readonly pipes: PipeManager;
+  /** Where a remote track is piped from: its owner, or this region's relay for it. */
+  readonly tracks: RemoteTrackSource;
   readonly #server: ServerType;
   readonly url: string;
   #closed = false;
@@ -94,6 +98,8 @@ export class EdgeNode {
         region: config.region,
         node: config.nodeId,
         sources: loadCatalogue().regions.map((r) => r.id),
+        // Edges of one region share rooms only with placement 'local'; then they read each other's events.
+        ownRegion: config.placement === 'local',
       });
       await remote.start();
       // The chat consumer delivers to conferences, which exist once the node is built; it joins its group
@@ -188,6 +194,15 @@ export class EdgeNode {
     this.url = config.publicUrl ?? `http://${config.http.host}:${config.http.port}`;
     const self = { node: config.nodeId, region: config.region };
     this.pipes = new PipeManager({ ...self, tokens: internal.tokens, tracer: tracing.tracer });
+    this.tracks = new RemoteTrackSource({
+      ...self,
+      pipes: this.pipes,
+      relays: new RelayDirectory(redis, config.region),
+      locate: async (id) => {
+        const rec = await registry.get(id);
+        return rec?.internal ? { node: rec.id, region: rec.region, address: rec.internal } : undefined;
+      },
+    });
     this.manager = new ConferenceManager(pool, directory, registry, {
       region: config.region,
       node: config.nodeId,
@@ -199,7 +214,7 @@ export class EdgeNode {
       chat,
       events,
       chatRate: config.chatRate ?? { perSecond: 5, burst: 20 },
-      cascade: { remote: (room) => remote.state.room(room), pipes: this.pipes },
+      cascade: { remote: (room) => remote.state.room(room), pipes: this.pipes, tracks: this.tracks },
       tracer: tracing.tracer,
     });
     remote.on('changed', (room) => this.manager.remoteChanged(room));
@@ -286,6 +301,7 @@ export class EdgeNode {
     if (this.#closed) return;
     this.#closed = true;
     await this.manager.close();
+    await this.tracks.close();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       (this.#server as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -27,6 +27,11 @@ export type PipeManagerEvents = {
   remoteproducerclose: [
     { room: string; producerId: string; peer: string; reason: RemoteProducerCloseReason },
   ];
+  /**
+   * A piped producer is gone from this edge for whatever reason (last release, failure, close): how the
+   * relay claim of a copy piped from the origin follows the copy (RemoteTrackSource).
+   */
+  unpiped: [{ room: string; producerId: string; peer: string }];
   /** A peer edge stopped answering; every producer piped from it was closed here (one event each above). */
   peerlost: [{ peer: NodeRef; error: CascadeError; incarnation: string }];
 };
@@ -452,6 +457,7 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
         });
     }
     piped.leases.clear();
+    this.safeEmit('unpiped', { room: pipe.room.id, producerId: piped.producerId, peer: pipe.peer.node });
     // An empty pipe goes too; the peer is told unless the end came from its side.
     const fromPeer = reason === 'peerlost' || reason === 'pipeclosed';
     if (pipe.producers.size === 0 && !pipe.closed)

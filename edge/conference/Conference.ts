@@ -18,6 +18,7 @@ import type {
 import { CascadeError } from '../cascade/CascadeError';
 import type { PipeManager } from '../cascade/PipeManager';
 import type { RemoteProducerCloseReason, RemoteProducerLease } from '../cascade/RemoteProducerLease';
+import type { RemoteTrackSource } from '../cascade/RemoteTrackSource';
 import type { SequencedMessage } from '../chat/ChatHistory';
 import type { RemoteRoomView, RemoteTrack } from '../events/RemoteRoomState';
 import type { RoomEventLog } from '../events/RoomEventLog';
@@ -56,6 +57,11 @@ export interface ConferenceOptions {
   cascade?: {
     remote: (room: string) => RemoteRoomView;
     pipes: Pick<PipeManager, 'acquire'>;
+    /**
+     * Where a remote track is piped from (the owner, or this region's relay for another region's track);
+     * unset: always from the owner, through `pipes`.
+     */
+    tracks?: Pick<RemoteTrackSource, 'acquire'>;
     /** Edges lost to the cascade (node → when), shared by the edge's conferences (see #lostNodes). */
     lostNodes?: Map<string, number>;
   };
@@ -826,7 +832,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     return result;
   }
 
-  /** The hold on a remote producer, acquiring its pipe (source = the owner edge) on first use. */
+  /** The hold on a remote producer, acquiring its pipe (from the owner edge or a relay) on first use. */
   #holdFor(remote: RemoteTrack): RemoteHold {
     const { producerId } = remote.track;
     const existing = this.#holds.get(producerId);
@@ -836,7 +842,9 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     const hold: RemoteHold = {
       producerId,
       owner: remote.owner,
-      ready: cascade.pipes.acquire({ room: this.#media, producerId, source: remote.owner }),
+      ready: cascade.tracks
+        ? cascade.tracks.acquire(this.#media, producerId, remote.owner)
+        : cascade.pipes.acquire({ room: this.#media, producerId, source: remote.owner }),
       lease: undefined,
       consumers: new Set(),
       pending: 0,
@@ -869,6 +877,24 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     hold.released = true;
     if (this.#holds.get(hold.producerId) === hold) this.#holds.delete(hold.producerId);
     if (this.#closed || !TRACK_GONE.has(reason)) return;
+    const via = hold.lease?.peer.node;
+    if (
+      (reason === 'peerlost' || reason === 'pipeclosed') &&
+      via !== undefined &&
+      via !== hold.owner.node &&
+      !this.#lostNodes.has(hold.owner.node)
+    ) {
+      // The relay it came through went away, not the owner: announce the track again, so the viewers
+      // consume it again, through another relay or from the owner.
+      const shown = this.#shownTracks.get(hold.producerId);
+      console.error(`[conference ${this.name}] relay ${via} of ${hold.producerId} ended (${reason})`);
+      if (shown) {
+        this.#shownTracks.delete(hold.producerId);
+        this.#broadcast('track.unpublished', { producerId: hold.producerId, identity: shown.track.identity });
+      }
+      this.syncRemote();
+      return;
+    }
     console.error(`[conference ${this.name}] remote track ${hold.producerId} ended: ${reason}`);
     this.#withdrawn.add(hold.producerId);
     this.syncRemote();

@@ -6,13 +6,18 @@ import { Envelope } from '../../proto/gen/meetview/events/v1/events';
 import { RemoteRoomState } from './RemoteRoomState';
 
 export interface RemoteRoomFeedOptions {
-  /** This edge's region: its own `room-events` is not read here. */
+  /** This edge's region: its own `room-events` is read only with `ownRegion`. */
   region: string;
   node: string;
   /** The other regions (the catalogue's): their mirrored `<region>.room-events` are read. */
   sources: readonly string[];
   /** How often topics that do not exist yet are looked for again (MirrorMaker 2 creates them). */
   discoverMs?: number;
+  /**
+   * Also read this region's own `room-events` (every other edge of the region but this node): with
+   * placement 'local' the edges of a region share rooms and learn each other's participants from it.
+   */
+  ownRegion?: boolean;
 }
 
 export type RemoteRoomFeedEvents = {
@@ -37,7 +42,8 @@ type SourceReader = {
 /**
  * Keeps a per-edge fold (RemoteRoomState) of every other region's room events, read from the topics
  * MirrorMaker 2 mirrors here (`<region>.room-events`): one consumer per source region, each in a group
- * of its own (every edge needs every partition), from the beginning of retention.
+ * of its own (every edge needs every partition), from the beginning of retention. With `ownRegion`,
+ * also the region's own `room-events`, where the other edges of the region write (placement 'local').
  *
  * Why a fold of everything rather than reading one room's partition when the room opens here: the fold
  * holds only who is present now, so it is small; the log is read once per edge start instead of once
@@ -61,7 +67,7 @@ export class RemoteRoomFeed extends TypedEmitter<RemoteRoomFeedEvents> {
     super();
     this.#kafka = kafka;
     this.#opts = opts;
-    this.state = new RemoteRoomState(opts.region);
+    this.state = new RemoteRoomState(opts.region, opts.ownRegion ? { localNode: opts.node } : {});
     this.#admin = kafka.admin();
   }
 
@@ -92,17 +98,22 @@ export class RemoteRoomFeed extends TypedEmitter<RemoteRoomFeedEvents> {
     await this.#admin.disconnect().catch(() => undefined);
   }
 
+  /** The topic a source region's events are read from here: its mirror, or for this region its own. */
+  #topicOf(source: string): string {
+    return source === this.#opts.region ? ROOM_EVENTS_TOPIC : mirroredTopic(source, ROOM_EVENTS_TOPIC);
+  }
+
   async #discover(): Promise<void> {
-    const missing = this.#opts.sources.filter(
-      (s) => s !== this.#opts.region && !this.#readers.has(s) && !this.#starting.has(s),
-    );
+    const sources = this.#opts.sources.filter((s) => s !== this.#opts.region);
+    if (this.#opts.ownRegion) sources.push(this.#opts.region);
+    const missing = sources.filter((s) => !this.#readers.has(s) && !this.#starting.has(s));
     if (missing.length === 0 || this.#closed) {
       if (missing.length === 0) clearInterval(this.#timer);
       return;
     }
     const existing = new Set(await this.#admin.listTopics());
     for (const source of missing) {
-      const topic = mirroredTopic(source, ROOM_EVENTS_TOPIC);
+      const topic = this.#topicOf(source);
       if (!existing.has(topic)) continue;
       this.#starting.add(source);
       try {

@@ -121,6 +121,20 @@ describe('RemoteRoomState', () => {
     expect(s2.room('r').tracks.size).toBe(0);
   });
 
+  it('with a local node, folds the other edges of its own region and skips only its own events', () => {
+    const s = new RemoteRoomState('seoul', { localNode: 'seoul-edge-1' });
+    expect(s.apply(env('r', 'seoul-edge-1', joined('ana', 'seoul-edge-1'), 'seoul'))).toBeUndefined();
+    expect(s.apply(env('r', 'seoul-edge-2', joined('bo', 'seoul-edge-2'), 'seoul'))).toBe('r');
+    expect(s.apply(env('r', 'seoul-edge-2', published('bo', 'seoul-edge-2', 'p1'), 'seoul'))).toBe('r');
+    expect(s.apply(env('r', 'fra-edge-1', joined('cy', 'fra-edge-1'), 'frankfurt'))).toBe('r');
+    expect([...s.room('r').participants.keys()]).toEqual(['bo', 'cy']);
+    expect(s.room('r').tracks.get('p1')?.owner).toEqual({
+      node: 'seoul-edge-2',
+      region: 'seoul',
+      address: 'seoul-edge-2.internal:7000',
+    });
+  });
+
   it('forgets the oldest ids beyond its dedupe capacity', () => {
     const s = new RemoteRoomState('frankfurt', { dedupeCapacity: 2 });
     const first = env('r', 'seoul-edge-1', joined('ana', 'seoul-edge-1'), 'seoul', 'id-1');

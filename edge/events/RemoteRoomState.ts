@@ -66,14 +66,21 @@ const MAX_LEFT_REASONS = 10_000;
  */
 export class RemoteRoomState {
   readonly #localRegion: string;
+  /** Set: the region's own events are folded too (several edges share a room), except this node's. */
+  readonly #localNode: string | undefined;
   readonly #rooms = new Map<string, MutableRoom>();
   readonly #seen = new Set<string>();
   /** `${room}\u0000${identity}` → why the participant left. */
   readonly #leftReasons = new Map<string, string>();
   readonly #dedupeCapacity: number;
 
-  constructor(localRegion: string, opts: { dedupeCapacity?: number } = {}) {
+  /**
+   * `localNode`: fold the events of this region's other edges too (placement 'local': the edges of a
+   * region share a room), skipping only this node's own; unset, the whole local region is skipped.
+   */
+  constructor(localRegion: string, opts: { dedupeCapacity?: number; localNode?: string } = {}) {
     this.#localRegion = localRegion;
+    this.#localNode = opts.localNode;
     this.#dedupeCapacity = opts.dedupeCapacity ?? DEFAULT_DEDUPE_CAPACITY;
   }
 
@@ -97,7 +104,7 @@ export class RemoteRoomState {
    */
   apply(envelope: Envelope): string | undefined {
     if (envelope.payload?.$case !== 'roomEvent') return undefined;
-    if (!envelope.id || !envelope.room || envelope.originRegion === this.#localRegion) return undefined;
+    if (!envelope.id || !envelope.room || this.#isOwn(envelope)) return undefined;
     if (this.#seen.has(envelope.id)) return undefined;
     this.#remember(envelope.id);
     const event = envelope.payload.value.event;
@@ -161,6 +168,12 @@ export class RemoteRoomState {
       default:
         return undefined;
     }
+  }
+
+  /** This edge's own event (or, when only other regions are folded, its region's). */
+  #isOwn(envelope: Envelope): boolean {
+    if (this.#localNode === undefined) return envelope.originRegion === this.#localRegion;
+    return envelope.originRegion === this.#localRegion && envelope.originNode === this.#localNode;
   }
 
   #room(name: string): MutableRoom {
