@@ -268,7 +268,28 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         transports.push(t);
       }
       if (p.grants.subscribe && transports.some((t) => t.direction === 'recv')) {
-        const results = await Promise.allSettled(this.#roomProducerIds(p).map((id) => this.consume(p, id)));
+        // The prepared consumers are negotiated in the browser already: resume them now, so that the key
+        // frame asked for on resume is on its way while the join response travels. Tracks published
+        // since the prepare come paused; the client resumes those once their track exists.
+        const resumed = await Promise.allSettled(
+          preparedMedia.consumers.map(async (c) => {
+            p.consumers.set(c.consumerId, c);
+            try {
+              await this.resumeConsumer(p, c.consumerId);
+            } catch (err) {
+              p.consumers.delete(c.consumerId);
+              throw err;
+            }
+            return c;
+          }),
+        );
+        for (const r of resumed) if (r.status === 'fulfilled') consumers.push(r.value);
+        const have = new Set(consumers.map((c) => c.producerId));
+        const results = await Promise.allSettled(
+          this.#roomProducerIds(p)
+            .filter((id) => !have.has(id))
+            .map((id) => this.consume(p, id)),
+        );
         for (const r of results) if (r.status === 'fulfilled') consumers.push(r.value);
       }
       return { transports, consumers };
@@ -314,7 +335,12 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
    */
   async prepareMedia(claims: ParticipantClaims, rtpCapabilities: unknown): Promise<PreparedMedia> {
     this.#assertOpen();
-    const prepared: PreparedMedia = { identity: claims.identity, rtpCapabilities, transports: [] };
+    const prepared: PreparedMedia = {
+      identity: claims.identity,
+      rtpCapabilities,
+      transports: [],
+      consumers: [],
+    };
     this.#prepared.add(prepared);
     try {
       const make = (direction: 'send' | 'recv') =>
@@ -332,12 +358,54 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         claims.grants.subscribe ? make('recv') : undefined,
         claims.grants.publish ? make('send') : undefined,
       ]);
-      if (recv) prepared.warmup = await media(() => this.#media.consumeWarmup(recv.id));
+      if (recv) {
+        const [warmup] = await Promise.all([
+          media(() => this.#media.consumeWarmup(recv.id)),
+          this.#prepareConsumers(prepared, recv.id),
+        ]);
+        prepared.warmup = warmup;
+      }
     } catch (err) {
       this.discardPrepared(prepared);
       throw err;
     }
     return prepared;
+  }
+
+  /**
+   * Paused consumers of the local participants' tracks for a connection that has not joined: its browser
+   * negotiates them now, so the join only has to resume them and the first key frame can be asked for
+   * while the join response is on its way. Remote tracks are left to the join (they need a pipe). A
+   * consumer that cannot be made is simply not prepared.
+   */
+  async #prepareConsumers(prepared: PreparedMedia, transportId: string): Promise<void> {
+    const tracks = [...this.#participants.values()]
+      .filter((p) => p.identity !== prepared.identity)
+      .flatMap((p) => [...p.producers.entries()].map(([producerId, pr]) => ({ p, producerId, pr })));
+    await Promise.all(
+      tracks.map(async ({ p, producerId, pr }) => {
+        try {
+          const info = await this.#media.consume({
+            transportId,
+            producerId,
+            rtpCapabilities: prepared.rtpCapabilities as types.RtpCapabilities,
+            paused: true,
+          });
+          prepared.consumers.push({
+            consumerId: info.id,
+            producerId,
+            identity: p.identity,
+            kind: info.kind,
+            source: pr.source,
+            rtpParameters: info.rtpParameters,
+            paused: true,
+            producerPaused: info.producerPaused,
+          });
+        } catch {
+          // Closed meanwhile, or capabilities that cannot receive it: the join consumes what is missing.
+        }
+      }),
+    );
   }
 
   /** transport.connect, before the join, of a transport prepareMedia() made. */
@@ -1007,6 +1075,10 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     m.on('consumerkeyframe', ({ consumerId }) => this.#clearKeyframeRetries(consumerId));
     m.on('consumerclose', ({ consumerId, producerId, peerId }) => {
       this.#clearKeyframeRetries(consumerId);
+      // A prepared consumer whose track closed before the join: it is not handed over.
+      for (const prepared of this.#prepared)
+        if (prepared.identity === peerId)
+          prepared.consumers = prepared.consumers.filter((c) => c.consumerId !== consumerId);
       const p = this.#participants.get(peerId);
       if (p?.consumers.delete(consumerId)) p.notify('consumer.closed', { consumerId, producerId });
       // The last local viewer of a remote track gone: give the pipe back.

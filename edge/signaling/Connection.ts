@@ -169,6 +169,7 @@ export class Connection implements ParticipantLink {
       routerRtpCapabilities: conference.rtpCapabilities,
       transports: media.transports,
       ...(media.warmup ? { warmup: media.warmup } : {}),
+      consumers: media.consumers,
     };
   }
 

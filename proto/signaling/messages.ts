@@ -198,6 +198,11 @@ export interface ResponseData {
     transports: TransportInfo[];
     /** Absent when the token does not allow subscribing (no receive transport). */
     warmup?: WarmupChannelInfo;
+    /**
+     * Paused consumers of the tracks in the room now, on the receive transport. The join resumes those
+     * still open (its `consumers` name them, `paused: false`); the client closes the others.
+     */
+    consumers: ConsumeResult[];
   };
   leave: Record<string, never>;
   'transport.create': TransportInfo;

@@ -335,13 +335,20 @@ describe('join, notifications, leave', () => {
     expect(jb.consumers).toEqual([]);
   });
 
-  it('prepares a connection’s transports before its join, tells nobody, and the join adopts them', async () => {
+  it('prepares a connection’s transports and paused consumers before its join, tells nobody, and the join adopts them', async () => {
     const room = 'warm';
     const { client: a } = await join({ room, identity: 'alice' });
     const { producerId } = await publishCamera(a);
+    const { client: c } = await join({ room, identity: 'carol' });
+    const carolCamera = await publishCamera(c);
     const caps = await routerCapabilities();
     const { client: v } = await prepareAnywhere(room, 'viewer', caps);
     const prep = v.prepared;
+    // The room's tracks now, paused (nothing flows to someone who has not joined).
+    expect(prep.consumers.map((x) => [x.identity, x.producerId, x.kind, x.paused]).sort()).toEqual([
+      ['alice', producerId, 'video', true],
+      ['carol', carolCamera.producerId, 'video', true],
+    ]);
     expect(prep.transports.map((t) => t.direction).sort()).toEqual(['recv', 'send']);
     const recv = prep.transports.find((t) => t.direction === 'recv')!;
     // SCTP on the receive transport only, with the warm-up channel on it: what lets the browser connect now.
@@ -360,10 +367,23 @@ describe('join, notifications, leave', () => {
       ),
     ).toBe(false);
 
+    // Between the prepare and the join: carol's camera closes, bob publishes one.
+    await c.request('producer.close', { producerId: carolCamera.producerId });
+    const { client: b } = await join({ room, identity: 'bob' });
+    const bobCamera = await publishCamera(b);
+    await new Promise((r) => setTimeout(r, 100));
+
     const j = await v.client.request('join', { rtpCapabilities: caps });
     expect(j.transports.map((t) => t.id).sort()).toEqual(prep.transports.map((t) => t.id).sort());
-    // Paused until the client has its track (the key frame comes on resume, when it can be decoded).
-    expect(j.consumers).toEqual([expect.objectContaining({ producerId, identity: 'alice', paused: true })]);
+    // The prepared consumer, resumed by the join (its browser negotiated it already); carol's closed with
+    // her track; bob's, new since the prepare, paused until the client has its track (the key frame comes
+    // on resume, when it can be decoded).
+    const preparedAlice = prep.consumers.find((x) => x.identity === 'alice')!;
+    expect(j.consumers.map((x) => [x.identity, x.consumerId, x.paused]).sort()).toEqual([
+      ['alice', preparedAlice.consumerId, false],
+      ['bob', expect.any(String), true],
+    ]);
+    expect(j.consumers.find((x) => x.identity === 'bob')!.producerId).toBe(bobCamera.producerId);
     expect(await outcome(v.client.request('transport.create', { direction: 'recv' }))).toBe('BAD_REQUEST');
     expect(await outcome(v.client.request('prepare', { rtpCapabilities: caps }))).toBe('BAD_REQUEST');
     await a.waitFor('participant.joined', (d) => d.participant.identity === 'viewer');

@@ -162,6 +162,8 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   #preparing: Promise<void> | null = null;
   /** The prepare on the current socket has settled. */
   #prepared = false;
+  /** Consumers the prepare made (paused on the edge), by id, negotiated on the receive transport ahead of the join. */
+  readonly #preparedConsumers = new Map<string, Promise<ms.Consumer | null>>();
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: SignalingClientOptions) {
@@ -505,6 +507,15 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
         label: res.warmup.label,
         protocol: res.warmup.protocol,
       });
+      // The room's tracks, paused on the edge until the join: negotiated now, so the join only resumes them.
+      const consumers = [...res.consumers]
+        .sort((a, b) => Number(a.kind === 'audio') - Number(b.kind === 'audio'))
+        .map((c) => {
+          const made = this.#consumeOn(transport, c).catch(() => null);
+          this.#preparedConsumers.set(c.consumerId, made);
+          return made;
+        });
+      await Promise.all(consumers);
       void this.#recvConnected().then(() => {
         if (transport.connectionState !== 'connected') return;
         performance.mark('meetview:prepared');
@@ -603,6 +614,13 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
         : null;
     if (adopted) this.#recv = null;
     this.#joinedPrepared = adopted !== null;
+    // Prepared consumers the join did not hand over (their track closed meanwhile) are of no use.
+    const handedOver = new Set(adopted ? snap.consumers.map((c) => c.consumerId) : []);
+    for (const [id, made] of this.#preparedConsumers)
+      if (!handedOver.has(id)) {
+        this.#preparedConsumers.delete(id);
+        void made.then((c) => c?.close());
+      }
     this.#closeTransports();
     this.#applySnapshot(snap);
     const pending = this.#nextDevice;
@@ -911,14 +929,11 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     transport: ms.Transport,
     generation: number,
   ): Promise<void> {
-    const consumer = await transport.consume({
-      id: res.consumerId,
-      producerId: res.producerId,
-      kind: res.kind,
-      rtpParameters: res.rtpParameters as ms.RtpParameters,
-      // One stream per participant keeps audio and video of a person in sync.
-      streamId: `${res.identity}-${res.source === 'screen' || res.source === 'screen-audio' ? 'screen' : 'cam'}`,
-    });
+    // Negotiated before the join (prepare) when it was made then; the edge resumed it with the join.
+    const prepared = this.#preparedConsumers.get(res.consumerId);
+    this.#preparedConsumers.delete(res.consumerId);
+    const early = prepared ? await prepared : null;
+    const consumer = early && !early.closed ? early : await this.#consumeOn(transport, res);
     // Unpublished, or a rebuild started, while we waited.
     if (this.#remote.get(res.producerId) !== entry || generation !== this.#generation || transport.closed) {
       consumer.close();
@@ -929,6 +944,17 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     entry.producerPaused = res.producerPaused;
     this.emit('changed');
     if (res.paused) await this.signaling.request('consumer.resume', { consumerId: consumer.id });
+  }
+
+  #consumeOn(transport: ms.Transport, res: ConsumeResult): Promise<ms.Consumer> {
+    return transport.consume({
+      id: res.consumerId,
+      producerId: res.producerId,
+      kind: res.kind,
+      rtpParameters: res.rtpParameters as ms.RtpParameters,
+      // One stream per participant keeps audio and video of a person in sync.
+      streamId: `${res.identity}-${res.source === 'screen' || res.source === 'screen-audio' ? 'screen' : 'cam'}`,
+    });
   }
 
   #dropRemote(producerId: string): void {
