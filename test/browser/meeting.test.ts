@@ -132,13 +132,21 @@ describe('the prejoin connects ahead of the click', () => {
     expect(await host.getByTestId('participant').count()).toBe(1);
     await guest.getByTestId('prejoin-join').click();
     await expectMediaFrom(guest, [await identityOf(host)]);
-    const { adopted, marks } = await guest.evaluate(() => ({
-      adopted: (window as unknown as { __meetview: { session: { joinedPrepared: boolean } } }).__meetview
-        .session.joinedPrepared,
-      marks: performance.getEntriesByName('meetview:prepared').length,
-    }));
+    const { adopted, consumers, marks } = await guest.evaluate(() => {
+      const { session } = (
+        window as unknown as {
+          __meetview: { session: { joinedPrepared: boolean; preparedConsumersUsed: number } };
+        }
+      ).__meetview;
+      return {
+        adopted: session.joinedPrepared,
+        consumers: session.preparedConsumersUsed,
+        marks: performance.getEntriesByName('meetview:prepared').length,
+      };
+    });
     expect(marks).toBe(1);
     expect(adopted, 'the join used the prepared receive transport').toBe(true);
+    expect(consumers, "the host's camera and microphone were negotiated before the click").toBe(2);
     await host.waitForFunction(() => document.querySelectorAll('[data-testid="participant"]').length === 2);
   });
 });

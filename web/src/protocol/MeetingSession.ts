@@ -164,6 +164,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   #prepared = false;
   /** Consumers the prepare made (paused on the edge), by id, negotiated on the receive transport ahead of the join. */
   readonly #preparedConsumers = new Map<string, Promise<ms.Consumer | null>>();
+  #preparedConsumersUsed = 0;
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: SignalingClientOptions) {
@@ -220,6 +221,10 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   /** Whether the first join received on the connection prepare() made (its receive transport adopted). */
   get joinedPrepared(): boolean {
     return this.#joinedPrepared;
+  }
+  /** How many consumers the joins took over from prepare() (negotiated before the click). */
+  get preparedConsumersUsed(): number {
+    return this.#preparedConsumersUsed;
   }
   /** Whether the last join re-attached to the session the server kept (true after a resumed reconnect). */
   get resumed(): boolean {
@@ -934,6 +939,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     this.#preparedConsumers.delete(res.consumerId);
     const early = prepared ? await prepared : null;
     const consumer = early && !early.closed ? early : await this.#consumeOn(transport, res);
+    if (consumer === early) this.#preparedConsumersUsed += 1;
     // Unpublished, or a rebuild started, while we waited.
     if (this.#remote.get(res.producerId) !== entry || generation !== this.#generation || transport.closed) {
       consumer.close();
