@@ -215,6 +215,7 @@ export class EdgeNode {
       events,
       chatRate: config.chatRate ?? { perSecond: 5, burst: 20 },
       cascade: { remote: (room) => remote.state.room(room), pipes: this.pipes, tracks: this.tracks },
+      watchPeer: (peer) => this.pipes.watch(peer),
       tracer: tracing.tracer,
     });
     remote.on('changed', (room) => this.manager.remoteChanged(room));

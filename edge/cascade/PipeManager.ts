@@ -230,6 +230,16 @@ export class PipeManager extends TypedEmitter<PipeManagerEvents> {
     throw new CascadeError(status.CANCELLED, 'the pipe manager is closed');
   }
 
+  /**
+   * Keeps a Watch stream open to `peer` without any pipe (idempotent), so that its loss is noticed
+   * ('peerlost') even when nothing is piped from it: how an edge learns that the edge serving remote
+   * participants it shows has died. Ignored for this edge, or a peer without an address.
+   */
+  watch(peer: NodeRef): void {
+    if (this.#closed || peer.node === this.node || !peer.address || !peer.region) return;
+    this.#linkFor(peer);
+  }
+
   #linkFor(peer: NodeRef): PeerLink {
     const existing = this.#links.get(peer.node);
     if (existing && !existing.client.closed) return existing;

@@ -1,3 +1,4 @@
+import type { NodeRef } from '../../proto/gen/meetview/cascade/v1/cascade';
 import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
 import type { WorkerPool } from '../media/WorkerPool';
 import type { NodeRecord, NodeRegistry } from '../routing/NodeRegistry';
@@ -12,6 +13,11 @@ export interface ConferenceManagerOptions extends ConferenceOptions {
   internal: string;
   heartbeatMs: number;
   placement: 'home' | 'local';
+  /**
+   * Keeps watching an edge that serves remote participants shown here (PipeManager.watch), so its loss
+   * hides them (peerLost) even when nothing is piped from it. Unset: only piped edges are watched.
+   */
+  watchPeer?: (peer: NodeRef) => void;
 }
 
 /**
@@ -78,7 +84,18 @@ export class ConferenceManager {
 
   /** The other regions' state of `room` changed (RemoteRoomFeed): its conference here tells its participants. */
   remoteChanged(room: string): void {
-    this.#conferences.get(room)?.syncRemote();
+    const conference = this.#conferences.get(room);
+    if (!conference) return;
+    conference.syncRemote();
+    this.#watchOwners(room);
+  }
+
+  /** Watches the edges serving the remote participants of a room hosted here. */
+  #watchOwners(room: string): void {
+    const { watchPeer, cascade } = this.#opts;
+    if (!watchPeer || !cascade) return;
+    for (const p of cascade.remote(room).participants.values())
+      if (p.owner.node !== this.#opts.node) watchPeer(p.owner);
   }
 
   /** A peer edge stopped answering the cascade: every conference withdraws the tracks it owns. */
@@ -153,6 +170,7 @@ export class ConferenceManager {
         const cascade = this.#opts.cascade && { ...this.#opts.cascade, lostNodes: this.#lostNodes };
         const conference = new Conference(room, mediaRoom, this.#directory, { ...this.#opts, cascade });
         this.#conferences.set(room, conference);
+        this.#watchOwners(room);
         conference.on('close', () => {
           if (this.#conferences.get(room) === conference) this.#conferences.delete(room);
           void this.#directory.releaseHome(room, this.#opts.node).catch(() => undefined);

@@ -5,6 +5,7 @@ import { PlainRtpEndpoint } from '../../../edge/media/PlainRtpEndpoint';
 import { UdpSink } from '../../../edge/media/UdpSink';
 import type { ResponseData } from '../../../proto/signaling/messages';
 import { Mesh } from '../../../regions/launcher';
+import { EdgeProcess } from '../../support/EdgeProcess';
 import { startTestEdge, testTokens } from '../../support/edgeFixture';
 import { type PlainPublication, publishPlainVideo } from '../../support/plainPublisher';
 import { SignalingTestClient } from '../../support/SignalingTestClient';
@@ -23,12 +24,13 @@ let mesh: Mesh;
 let a: EdgeNode;
 let b1: EdgeNode;
 let b2: EdgeNode;
+let crashing: EdgeProcess | undefined;
 const clients: SignalingTestClient[] = [];
 const owned: { close(): void }[] = [];
 
 type Joined = { identity: string; client: SignalingTestClient; join: ResponseData['join'] };
 
-async function join(edge: EdgeNode, identity: string): Promise<Joined> {
+async function join(edge: Pick<EdgeNode, 'url'>, identity: string): Promise<Joined> {
   const { token } = await testTokens.mint({ room: ROOM, identity, name: identity.toUpperCase() });
   const r = await SignalingTestClient.joinAnywhere(`${edge.url.replace('http', 'ws')}/rtc`, token);
   expect(r.redirected).toBe(false);
@@ -136,6 +138,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const o of owned) o.close();
   for (const c of clients) c.close();
+  await crashing?.stop();
   await Promise.all([a, b1, b2].map((e) => e?.close()));
   await mesh?.stop();
 });
@@ -255,5 +258,37 @@ describe('relays: one copy of a track per region, and edges of one region sharin
     owned.push(sink, out);
     const c = await out.consume(track.producerId);
     await sink.waitForPackets(30, 10_000, c.rtpParameters.encodings![0]!.ssrc!);
+  });
+
+  it('hides the participants of a crashed edge that nobody piped from', async () => {
+    // A second seoul edge in its own process; its participant is shown in frankfurt, nothing is piped
+    // from it, and it dies by SIGKILL: no leave is ever written, only the cascade's Watch can tell.
+    const block = mesh.ports.block(mesh.catalogue.regions.find((r) => r.id === 'seoul')!.index);
+    crashing = await EdgeProcess.start(mesh.info, {
+      region: 'seoul',
+      index: 2,
+      httpPort: block + 51,
+      rtcPort: block + 72,
+      placement: 'local',
+    });
+    const zed = await join(crashing, 'zed');
+    const [v1, , , v4] = bViewers as [Joined, Joined, Joined, Joined];
+    expect(await seesParticipant(v1, 'zed')).toMatchObject({ region: 'seoul', node: 'seoul-edge-2' });
+    expect(await seesParticipant(v4, 'zed')).toMatchObject({ region: 'seoul', node: 'seoul-edge-2' });
+    for (const edge of [b1, b2]) expect(roomPipes(edge).map((p) => p.peer)).not.toContain('seoul-edge-2');
+
+    crashing.kill();
+    const killedAt = Date.now();
+    const [left1, left4] = await Promise.all(
+      [v1, v4].map((v) => v.client.waitFor('participant.left', (d) => d.identity === 'zed', 20_000)),
+    );
+    console.log(
+      `[relay test] a crashed edge's participant hidden in frankfurt after ${Date.now() - killedAt} ms`,
+    );
+    expect(left1?.reason).toBe('edge lost');
+    expect(left4?.reason).toBe('edge lost');
+    zed.client.close();
+    for (const edge of [b1, b2])
+      expect(edge.manager.get(ROOM)?.remoteState().participants).not.toContain('zed');
   });
 });
