@@ -291,4 +291,43 @@ describe('relays: one copy of a track per region, and edges of one region sharin
     for (const edge of [b1, b2])
       expect(edge.manager.get(ROOM)?.remoteState().participants).not.toContain('zed');
   });
+
+  it('when the relay edge closes the room, the other edge’s viewers get the track again, from seoul', async () => {
+    const { producerId } = alice;
+    const [v1, v2, v3, v4, v5] = bViewers as [Joined, Joined, Joined, Joined, Joined];
+    const unpublishedBefore = v4.client.notifications.filter((n) => n.method === 'track.unpublished').length;
+    // Everyone on the relay (frankfurt-edge-1) leaves: its conference and room close, and with them the
+    // pipe it served to frankfurt-edge-2.
+    for (const v of [v1, v2, v3]) await v.client.request('leave', {});
+    await expect.poll(() => b1.manager.get(ROOM), { timeout: 10_000 }).toBeUndefined();
+    await v4.client.waitFor('track.unpublished', (d) => d.producerId === producerId, 10_000);
+    expect(v4.client.notifications.filter((n) => n.method === 'track.unpublished').length).toBeGreaterThan(
+      unpublishedBefore,
+    );
+    // Announced again after the withdrawal: the viewers consume it anew.
+    const published = () =>
+      v4.client.notifications.filter(
+        (n) =>
+          n.method === 'track.published' &&
+          (n.data as { track: { producerId: string } }).track.producerId === producerId,
+      ).length;
+    await expect
+      .poll(published, { timeout: 10_000 })
+      .toBeGreaterThan(v4.join.tracks.some((t) => t.producerId === producerId) ? 0 : 1);
+    await Promise.all([v4, v5].map((v) => consume(v, producerId)));
+    // frankfurt-edge-2 now brings it from seoul itself, and becomes the relay once edge 1's claim is gone.
+    expect(roomPipes(b2)).toEqual(
+      expect.arrayContaining([{ peer: 'seoul-edge-1', srtp: true, producers: [producerId] }]),
+    );
+    await expect
+      .poll(() => b2.tracks.originCopies(), { timeout: 15_000 })
+      .toEqual([{ room: ROOM, producerId, owner: 'seoul-edge-1', relay: true }]);
+    const rate = await crossingRate(producerId);
+    console.log(
+      `[relay test] after the relay closed: seoul → frankfurt ${Math.round(rate.toBPerSecond)} B/s over ${rate.pipes} pipe(s)`,
+    );
+    expect(pipesFromAToB().map((p) => p.callerNode)).toEqual(['frankfurt-edge-2']);
+    expect(rate.toBPerSecond / rate.producerPerSecond).toBeGreaterThan(0.85);
+    expect(rate.toBPerSecond / rate.producerPerSecond).toBeLessThan(1.2);
+  });
 });
