@@ -9,6 +9,7 @@ import { resolveSignalingUrl } from './protocol/SignalingClient';
 import { parseRoute, previewToken, type Route, roomPath, tabIdentity } from './route';
 import { MeetingView } from './ui/MeetingView';
 import { type PrejoinChoice, PrejoinView } from './ui/PrejoinView';
+import { warmUpTimeFormats } from './ui/timeFormat';
 
 declare global {
   interface Window {
@@ -74,6 +75,8 @@ function showPrejoin(route: Route): void {
   if (noToken && edgeInfoError) error = edgeInfoError;
   else if (noToken && edgeInfo && !edgeInfo.devTokens) error = { code: 'NO_TOKEN', message: '' };
   void preloadDevice();
+  // The meeting view's time formatters are slow to make the first time: make them while the person chooses.
+  setTimeout(warmUpTimeFormats, 0);
   preparer.clear();
   // The session is prepared as soon as its token is known: from the link now, or once a dev token for the
   // typed name and room arrives. The prejoin shows when its media connection is ready.

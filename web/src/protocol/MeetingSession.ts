@@ -62,8 +62,10 @@ export interface JoinOptions {
   device?: Promise<Device>;
 }
 
-/** How long publishing waits for the receive side to connect at join (see #build). */
+/** How long publishing waits at most for the first remote video at join (see #build). */
 const RECEIVE_FIRST_MS = 600;
+/** After the first remote packets: time for the first frame to be decoded and shown before publishing. */
+const FIRST_FRAME_SETTLE_MS = 80;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -666,13 +668,15 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
         })
       : Promise.resolve();
     // Receive first: while the receive transport connects and the first remote frames decode, our own
-    // camera's encoder and second ICE/DTLS handshake would compete for the same CPU. Publishing waits
-    // for that connection, RECEIVE_FIRST_MS at most (and not at all when there is nothing to receive).
+    // camera's encoder, its transceivers (addTransceiver blocks the main thread for tens of ms) and the
+    // second ICE/DTLS handshake would compete for the same CPU. Publishing waits until the remote videos
+    // have their first packets and a moment to show them, RECEIVE_FIRST_MS at most (and not at all when
+    // there is nothing to receive).
     const receiveFirst =
       grants.subscribe && snap.tracks.some((t) => t.identity !== snap.self.identity)
         ? Promise.race([
             receiving.then(
-              () => this.#recvConnected(),
+              () => this.#firstRemoteVideo(),
               () => undefined,
             ),
             sleep(RECEIVE_FIRST_MS),
@@ -693,6 +697,23 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       : Promise.resolve();
     await Promise.all([receiving, sending]);
     performance.mark('meetview:transports');
+  }
+
+  /**
+   * Resolves once the receive transport is connected and every remote video has its first packets (its
+   * track unmuted), plus FIRST_FRAME_SETTLE_MS for the decoder and the page to show the frame.
+   */
+  async #firstRemoteVideo(): Promise<void> {
+    await this.#recvConnected();
+    const muted: MediaStreamTrack[] = [];
+    for (const r of this.#remote.values())
+      if (r.kind === 'video' && !r.producerPaused && r.track?.muted) muted.push(r.track);
+    await Promise.all(
+      muted.map(
+        (t) => new Promise<void>((resolve) => t.addEventListener('unmute', () => resolve(), { once: true })),
+      ),
+    );
+    await sleep(FIRST_FRAME_SETTLE_MS);
   }
 
   /** Resolves when the receive transport is connected (or is gone). */

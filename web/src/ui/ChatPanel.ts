@@ -1,10 +1,11 @@
 import { MAX_CHAT_CHARS } from '../../../proto/signaling/messages';
 import { FileTransfer, offerIdOf, sessionToken } from '../files/FileTransfer';
 import { FILE_CSS, renderOffer, UploadRow } from '../files/FileViews';
-import { applyI18n, getLang, onLangChange, t } from '../i18n';
+import { applyI18n, onLangChange, t } from '../i18n';
 import type { ChatEntry, ChatSendError, ChatStore } from '../protocol/ChatStore';
 import { h } from './dom';
 import { icon } from './icons';
+import { formatDateTime, formatTime } from './timeFormat';
 
 /** A piece of a chat text: plain text, or a link that is safe to open. */
 export type ChatPart = { kind: 'text'; text: string } | { kind: 'link'; text: string; href: string };
@@ -64,13 +65,6 @@ export function renderChatText(text: string): DocumentFragment {
   return frag;
 }
 
-function timeLocale(): string {
-  // The time reads in the UI's language; an English UI follows the browser's English variant.
-  if (getLang() === 'ko') return 'ko-KR';
-  const nav = typeof navigator === 'undefined' ? 'en-US' : navigator.language;
-  return nav?.toLowerCase().startsWith('en') ? nav : 'en-US';
-}
-
 export interface ChatPanelOptions {
   /** A send the server refused: the view around shows it (toast). */
   onRefused: (error: ChatSendError) => void;
@@ -96,13 +90,11 @@ export class ChatPanel {
   /** Message elements by key, with the signature they were built for, so updates touch only what changed. */
   readonly #rows = new Map<string, { sig: string; el: HTMLElement }>();
   readonly #off: (() => void)[] = [];
-  #timeFormat: Intl.DateTimeFormat;
   #composing = false;
 
   constructor(store: ChatStore, opts: ChatPanelOptions) {
     ensureStyle();
     this.#store = store;
-    this.#timeFormat = new Intl.DateTimeFormat(timeLocale(), { hour: 'numeric', minute: '2-digit' });
     this.#list = h('ol', { class: 'chat-list', 'data-testid': 'chat-list', 'aria-live': 'polite' });
     this.#empty = h(
       'div',
@@ -199,7 +191,6 @@ export class ChatPanel {
         opts.onRefused(err);
       }),
       onLangChange(() => {
-        this.#timeFormat = new Intl.DateTimeFormat(timeLocale(), { hour: 'numeric', minute: '2-digit' });
         this.#rows.clear();
         this.render();
       }),
@@ -296,8 +287,8 @@ export class ChatPanel {
       'data-state': e.state,
     };
     const date = new Date(e.ts);
-    const time = h('time', { datetime: date.toISOString(), title: date.toLocaleString(timeLocale()) });
-    time.textContent = this.#timeFormat.format(date);
+    const time = h('time', { datetime: date.toISOString(), title: formatDateTime(date) });
+    time.textContent = formatTime(date);
     const fileId = offerIdOf(e);
     if (e.kind === 'system' && fileId) {
       return h(

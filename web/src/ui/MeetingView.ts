@@ -9,6 +9,7 @@ import { langButton } from './LangButton';
 import { gridLayout, spatialLayerFor } from './layout';
 import { type PersonRow, SidePanel } from './SidePanel';
 import { type TileProps, TileView } from './TileView';
+import { formatClock } from './timeFormat';
 
 export interface MeetingViewOptions {
   room: string;
@@ -481,10 +482,7 @@ export class MeetingView {
   }
 
   #tickClock(): void {
-    this.#clock.textContent = new Date().toLocaleTimeString(document.documentElement.lang || undefined, {
-      hour: '2-digit',
-      minute: '2-digit',
-    });
+    this.#clock.textContent = formatClock(new Date());
   }
 
   #onNotice(n: Notice): void {
