@@ -10,7 +10,8 @@
  *
  *   npm run build:web && npx tsx bench/join/firstFrame.ts [--joins 20] [--gap-ms 1000] [--json out.json]
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
@@ -104,6 +105,8 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     /** Click as soon as the preview plays, without waiting for the prejoin's "ready" (prepared session). */
     'no-wait-ready': { type: 'boolean', default: false },
+    /** Write each joining page's main-thread CPU profile (click → first frame) to this directory. */
+    profile: { type: 'string' },
   },
 });
 const WAIT_READY = !args['no-wait-ready'];
@@ -172,6 +175,12 @@ async function oneJoin(
       if (shown) readyMs = ((await page.evaluate(() => performance.now())) as number) - named;
     }
     const before = (await pubPage.evaluate(VIDEO_STATS)) as VideoStats;
+    const cdp = args.profile ? await context.newCDPSession(page) : null;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+      await cdp.send('Profiler.start');
+    }
     await page.getByTestId('prejoin-join').click();
     let error: string | undefined;
     try {
@@ -186,6 +195,12 @@ async function oneJoin(
       );
     } catch (e) {
       error = `no first frame within ${JOIN_TIMEOUT_MS} ms: ${(e as Error).message.split('\n')[0]}`;
+    }
+    if (cdp && args.profile) {
+      const { profile } = await cdp.send('Profiler.stop');
+      mkdirSync(args.profile, { recursive: true });
+      writeFileSync(join(args.profile, `join-${index}.cpuprofile`), JSON.stringify(profile));
+      await cdp.detach();
     }
     // No named helpers inside evaluate(): tsx's keepNames would wrap them in __name(), absent in the page.
     const raw = await page.evaluate(
