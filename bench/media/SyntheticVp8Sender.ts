@@ -4,7 +4,9 @@ import { createSocket, type Socket } from 'node:dgram';
  * Sends a synthetic VP8 RTP stream at a fixed packet rate: 30 frames/s, each frame split over
  * rate/30 packets of `payloadBytes`, a key frame every `keyFrameEvery` frames (mediasoup forwards to
  * a freshly resumed consumer only from a key frame on). The VP8 payload descriptor and key-frame
- * header are real, so mediasoup parses the stream as a browser's.
+ * header are real, so mediasoup parses the stream as a browser's. Like a browser, it answers a key
+ * frame request (RTCP PLI or FIR for its SSRC, sent back to its socket) with a key frame, and records
+ * when each request came (`keyFrameRequests`).
  */
 export class SyntheticVp8Sender {
   readonly #socket: Socket = createSocket('udp4');
@@ -20,6 +22,9 @@ export class SyntheticVp8Sender {
   #frame = 0;
   #packetInFrame = 0;
   #sent = 0;
+  #keyFrameRequested = false;
+  /** performance.now() of every key frame request (PLI/FIR) received. */
+  readonly keyFrameRequests: number[] = [];
 
   constructor(options: {
     target: { ip: string; port: number };
@@ -34,6 +39,12 @@ export class SyntheticVp8Sender {
     this.#payloadBytes = options.payloadBytes ?? 1000;
     this.#packetsPerFrame = Math.max(1, Math.round(options.pps / 30));
     this.#keyFrameEvery = options.keyFrameEvery ?? 15;
+    this.#socket.on('message', (packet) => {
+      if (isKeyFrameRequest(packet, this.#ssrc)) {
+        this.keyFrameRequests.push(performance.now());
+        this.#keyFrameRequested = true;
+      }
+    });
   }
 
   get sent(): number {
@@ -62,7 +73,13 @@ export class SyntheticVp8Sender {
   #sendOne(): void {
     const first = this.#packetInFrame === 0;
     const last = this.#packetInFrame === this.#packetsPerFrame - 1;
-    const key = this.#frame % this.#keyFrameEvery === 0;
+    // The first frame is a key frame; then every keyFrameEvery-th (0: none), and the next after a request.
+    const key =
+      first &&
+      (this.#frame === 0 ||
+        this.#keyFrameRequested ||
+        (this.#keyFrameEvery > 0 && this.#frame % this.#keyFrameEvery === 0));
+    if (key) this.#keyFrameRequested = false;
     const packet = Buffer.alloc(12 + this.#payloadBytes);
     packet[0] = 0x80;
     packet[1] = (last ? 0x80 : 0) | 96;
@@ -91,4 +108,20 @@ export class SyntheticVp8Sender {
       this.#timestamp = (this.#timestamp + 3000) >>> 0;
     } else this.#packetInFrame++;
   }
+}
+
+/** Whether an RTCP (compound) packet holds a PLI or FIR for `ssrc` (RFC 4585 / 5104). */
+function isKeyFrameRequest(packet: Buffer, ssrc: number): boolean {
+  let at = 0;
+  while (at + 12 <= packet.length) {
+    const version = packet[at]! >> 6;
+    const fmt = packet[at]! & 0x1f;
+    const type = packet[at + 1]!;
+    const length = (packet.readUInt16BE(at + 2) + 1) * 4;
+    if (version !== 2 || at + length > packet.length) return false;
+    if (type === 206 && fmt === 1 && packet.readUInt32BE(at + 8) === ssrc) return true;
+    if (type === 206 && fmt === 4 && length >= 20 && packet.readUInt32BE(at + 12) === ssrc) return true;
+    at += length;
+  }
+  return false;
 }

@@ -5,6 +5,15 @@ import type { MediaWorker } from './MediaWorker';
 
 /** Receive buffer asked for each pipe transport's UDP socket. */
 const PIPE_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Key frame requests to a video source (a browser, or RTP from outside) are spaced this far apart:
+ * mediasoup coalesces those that come sooner and sends one when the time is up. Chrome ignores a request
+ * within 300 ms of its last key frame, and mediasoup asks again only after 1 s, so a viewer who joined
+ * just after another (or whose first key frame was unusable) waited ~1 s for its picture; spaced past the
+ * 300 ms, the next request is served. Piped producers are not spaced: their requests go to the owner edge,
+ * whose producer spaces them.
+ */
+export const KEY_FRAME_REQUEST_DELAY_MS = 400;
 
 export type RoomCloseReason = 'closed' | 'workerdied' | 'workerclosed' | 'poolclosed';
 
@@ -349,6 +358,9 @@ export class Room extends TypedEmitter<RoomEvents> {
         kind: options.kind,
         rtpParameters: options.rtpParameters,
         paused: options.paused ?? false,
+        ...(options.kind === 'video' && entry.transport.type !== 'pipe'
+          ? { keyFrameRequestDelay: KEY_FRAME_REQUEST_DELAY_MS }
+          : {}),
         appData: { ...options.appData, peerId: entry.peerId },
       }),
     );

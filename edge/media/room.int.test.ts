@@ -1,8 +1,9 @@
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SyntheticVp8Sender } from '../../bench/media/SyntheticVp8Sender';
 import { MediaError, type MediaErrorCode } from './MediaError';
 import { PlainRtpEndpoint } from './PlainRtpEndpoint';
-import type { Room } from './Room';
+import { KEY_FRAME_REQUEST_DELAY_MS, type Room } from './Room';
 import { opusRtpParameters, vp8RtpParameters } from './rtpParameters';
 import { WorkerPool } from './WorkerPool';
 
@@ -141,6 +142,40 @@ describe('Room', () => {
       `close ${consumer.id} producerclose`,
     ]);
     room.close();
+  });
+
+  it('spaces key frame requests to a video source: the first goes at once, one asked for within 400 ms waits for the rest', async () => {
+    const room = await pool.createRoom({ roomId: 'keyframes' });
+    const ingress = await PlainRtpEndpoint.create(room, { comedia: true });
+    const producer = await ingress.produce('video', vp8RtpParameters({ ssrc: 7001 }));
+    // Key frames only when asked (and the first frame), like a browser's camera between its periodic ones.
+    const source = new SyntheticVp8Sender({ target: ingress.local, pps: 90, ssrc: 7001, keyFrameEvery: 0 });
+    source.start();
+    try {
+      const viewers = await Promise.all(
+        ['v1', 'v2'].map((peerId) =>
+          PlainRtpEndpoint.create(room, { peerId, remote: { ip: '127.0.0.1', port: 9 } }),
+        ),
+      );
+      // Past any request made when the stream appeared, and past its spacing.
+      await new Promise((r) => setTimeout(r, 700));
+      const before = source.keyFrameRequests.length;
+      const t0 = performance.now();
+      await viewers[0]!.consume(producer.id); // resumed: asks for a key frame
+      await new Promise((r) => setTimeout(r, 100));
+      await viewers[1]!.consume(producer.id); // 100 ms later: coalesced
+      await new Promise((r) => setTimeout(r, 1000));
+      const requests = source.keyFrameRequests.slice(before).map((t) => t - t0);
+      // Without the spacing the second request would come at ~100 ms (and a browser that had just sent a
+      // key frame would ignore it, leaving the viewer to mediasoup's retry 1 s later).
+      expect(requests.length, `requests at ${requests.map(Math.round).join(', ')} ms`).toBe(2);
+      expect(requests[0]!).toBeLessThan(250);
+      expect(requests[1]! - requests[0]!).toBeGreaterThanOrEqual(KEY_FRAME_REQUEST_DELAY_MS - 50);
+      expect(requests[1]! - requests[0]!).toBeLessThan(KEY_FRAME_REQUEST_DELAY_MS + 400);
+    } finally {
+      source.close();
+      room.close();
+    }
   });
 
   it('closing a room leaves no router, transport or port behind', async () => {
