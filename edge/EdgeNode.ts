@@ -230,7 +230,9 @@ export class EdgeNode {
       this.pipes.reachPeer(peer).then(
         (now) => {
           reaching.delete(peer.node);
-          if (incarnation && now === incarnation) this.manager.peerBack(peer.node);
+          // Unknown incarnation: the edge was never reached from here (a watch that failed at once), so
+          // whether it restarted cannot be told; it is shown again rather than hidden for good.
+          if (!incarnation || now === incarnation) this.manager.peerBack(peer.node);
         },
         () => reaching.delete(peer.node),
       );
