@@ -141,10 +141,22 @@ describe('tracing a remote subscription', () => {
     for (const c of calls) expect(parentOf(c)).toBe(subscribe!.spanContext().spanId);
 
     // The owner's edge: a server span per call, in the same trace, child of the caller's client span.
-    await seoul.tracing.forceFlush();
-    const remote = collected.filter((c) => c.service === 'seoul-edge-1').flatMap((c) => c.spans);
-    const served = remote.filter((s) => hex(s.traceId) === traceId);
-    expect(served.map((s) => s.name)).toEqual(expect.arrayContaining(callNames));
+    // Flushed until all are in: a flush does not wait for an export its timer started just before.
+    const servedNow = () =>
+      collected
+        .filter((c) => c.service === 'seoul-edge-1')
+        .flatMap((c) => c.spans)
+        .filter((s) => hex(s.traceId) === traceId);
+    await expect
+      .poll(
+        async () => {
+          await seoul.tracing.forceFlush();
+          return servedNow().map((s) => s.name);
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toEqual(expect.arrayContaining(callNames));
+    const served = servedNow();
     const ms = (t: [number, number]) => (t[0] * 1e3 + t[1] / 1e6).toFixed(1);
     console.log(
       [
