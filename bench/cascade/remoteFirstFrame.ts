@@ -52,7 +52,14 @@ interface Sample {
   /** The viewer's identity (the edges' spans name it). */
   identity?: string;
   /** Remote joins: the viewer edge's spans for the publisher's camera, ms after the click. */
-  cascade?: { subscribeStart: number; subscribeEnd: number; firstKeyFrameEnd: number | null; error: boolean };
+  cascade?: {
+    subscribeStart: number;
+    subscribeEnd: number;
+    firstKeyFrameEnd: number | null;
+    error: boolean;
+    /** The spans of the subscription's trace on both edges (gRPC calls and their handling), ms after the click. */
+    trace: { node: string; name: string; start: number; end: number }[];
+  };
   error?: string;
 }
 
@@ -230,6 +237,10 @@ function attachSpans(samples: Sample[], spans: CollectedSpan[]): void {
       subscribeEnd: rel(subscribe.endMs),
       firstKeyFrameEnd: wait && !wait.error ? rel(wait.endMs) : null,
       error: subscribe.error || Boolean(wait?.error),
+      trace: spans
+        .filter((x) => x.traceId === subscribe.traceId && x !== subscribe)
+        .sort((a, b) => a.startMs - b.startMs)
+        .map((x) => ({ node: x.node, name: x.name, start: rel(x.startMs), end: rel(x.endMs) })),
     };
   }
 }
@@ -385,6 +396,22 @@ async function main(): Promise<void> {
         if (v.length === 0) continue;
         phaseStats[kind]![phase] = { p50: percentile(v, 50), p99: percentile(v, 99), n: v.length };
         line.push(`${phase} ${fmt(percentile(v, 50)).trim()}/${fmt(percentile(v, 99)).trim()}`);
+      }
+      // The join response comes once the server has set up the subscriptions (for a remote track: the
+      // pipe from seoul); what follows is the wait for a key frame and its decoding.
+      const after = samples
+        .filter((s) => s.kind === kind && s.totalMs !== null && s.marks['join-response'] !== undefined)
+        .map((s) => s.totalMs! - s.marks['join-response']!)
+        .sort((a, b) => a - b);
+      if (after.length > 0) {
+        phaseStats[kind]!['join-response→first-frame'] = {
+          p50: percentile(after, 50),
+          p99: percentile(after, 99),
+          n: after.length,
+        };
+        line.push(
+          `join-response→first-frame ${fmt(percentile(after, 50)).trim()}/${fmt(percentile(after, 99)).trim()}`,
+        );
       }
       console.log(`  ${kind.padEnd(6)} ${line.join(', ')}`);
     }

@@ -173,6 +173,7 @@ async function main(): Promise<void> {
           `only ${crossed} packets crossed seoul→frankfurt for ${remoteGot.length} received in frankfurt`,
         );
       const phase = {
+        path: mesh ? 'emulated WAN' : 'loopback',
         rttMs,
         configuredOneWayMs: oneWayMs,
         packets: { local: localGot.length, remote: remoteGot.length, matched: diff.length },
@@ -197,7 +198,7 @@ async function main(): Promise<void> {
       phases.push(phase);
       const f = (x: number) => x.toFixed(2).padStart(7);
       console.log(
-        `\nRTT ${rttMs} ms (one way ${oneWayMs} ms): ${diff.length} packets matched (local ${localGot.length}, remote ${remoteGot.length}); load ${loadBefore.join(' ')} → ${loadAfter.join(' ')}`,
+        `\n${mesh ? `RTT ${rttMs} ms` : 'LOOPBACK (no emulator)'} (one way ${oneWayMs} ms): ${diff.length} packets matched (local ${localGot.length}, remote ${remoteGot.length}); load ${loadBefore.join(' ')} → ${loadAfter.join(' ')}`,
       );
       console.log(
         `  remote − local arrival  min ${f(d.min)}  p50 ${f(d.p50)}  p90 ${f(d.p90)}  p99 ${f(d.p99)}  max ${f(d.max)} ms`,
