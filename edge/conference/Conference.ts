@@ -183,10 +183,18 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   async join(
     claims: ParticipantClaims,
     link: ParticipantLink,
-    lastMessageId?: string,
-    rtpCapabilities?: unknown,
-    preparedMedia?: PreparedMedia,
+    options: {
+      /** The last chat message the client has (a resumed session continues after it). */
+      lastMessageId?: string | undefined;
+      /** The client's capabilities: a new session gets its transports and consumers with the join. */
+      rtpCapabilities?: unknown;
+      /** The simulcast layer the client wants for cameras, set on its consumers before they run. */
+      spatialLayer?: number | undefined;
+      /** What this connection's prepare made: the join adopts it. */
+      preparedMedia?: PreparedMedia | undefined;
+    } = {},
   ): Promise<ResponseData['join']> {
+    const { lastMessageId, rtpCapabilities, spatialLayer, preparedMedia } = options;
     this.#assertOpen();
     let participant = this.#participants.get(claims.identity);
     const resumed = participant !== undefined;
@@ -237,9 +245,9 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
         return [] as SequencedMessage[];
       }),
       !resumed && preparedMedia
-        ? this.#prepare(self, preparedMedia.rtpCapabilities, preparedMedia)
+        ? this.#prepare(self, preparedMedia.rtpCapabilities, spatialLayer, preparedMedia)
         : !resumed && rtpCapabilities
-          ? this.#prepare(self, rtpCapabilities)
+          ? this.#prepare(self, rtpCapabilities, spatialLayer)
           : undefined,
     ]);
     participant.chatSentUpTo(chat.at(-1)?.seq ?? -1);
@@ -254,6 +262,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
   async #prepare(
     p: Participant,
     rtpCapabilities: unknown,
+    spatialLayer: number | undefined,
     preparedMedia?: PreparedMedia,
   ): Promise<Pick<ResponseData['join'], 'transports' | 'consumers'> | undefined> {
     p.rtpCapabilities = rtpCapabilities;
@@ -275,6 +284,8 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
           preparedMedia.consumers.map(async (c) => {
             p.consumers.set(c.consumerId, c);
             try {
+              if (spatialLayer !== undefined && c.kind === 'video' && c.source === 'camera')
+                await media(() => this.#media.setPreferredLayers(c.consumerId, { spatialLayer }));
               await this.resumeConsumer(p, c.consumerId);
             } catch (err) {
               p.consumers.delete(c.consumerId);

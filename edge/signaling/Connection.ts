@@ -201,7 +201,7 @@ export class Connection implements ParticipantLink {
     return placement.conference;
   }
 
-  async #join({ lastMessageId, rtpCapabilities }: RequestData<'join'>) {
+  async #join({ lastMessageId, rtpCapabilities, spatialLayer }: RequestData<'join'>) {
     if (this.#participant && !this.#participant.left)
       throw new SignalingError(ErrorCode.BadRequest, 'already joined on this connection');
     const conference = await this.#placed();
@@ -213,7 +213,12 @@ export class Connection implements ParticipantLink {
     this.#prepared = undefined;
     this.#conference = conference;
     try {
-      return await conference.join(this.#claims, this, lastMessageId, rtpCapabilities, prepared);
+      return await conference.join(this.#claims, this, {
+        lastMessageId,
+        rtpCapabilities,
+        spatialLayer,
+        preparedMedia: prepared,
+      });
     } finally {
       this.#participant = conference.participant(this.#claims.identity);
       // The socket went away while the join was in flight: start the grace period now, or the

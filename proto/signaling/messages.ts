@@ -39,6 +39,12 @@ export const requestSchemas = {
      * the client starts receiving without transport.create / consume / consumer.resume round trips.
      */
     rtpCapabilities: opaque.optional(),
+    /**
+     * The simulcast layer the client's grid will want for cameras (0–2, by its tile size): the consumers
+     * the join resumes start on it, rather than switching layers (and waiting for a second key frame)
+     * once the client lays its grid out.
+     */
+    spatialLayer: z.number().int().min(0).max(2).optional(),
   }),
   /**
    * Before the join, from the prejoin screen: the server makes this connection's transports now (nobody

@@ -7,6 +7,7 @@ import { loadDevice, MeetingSession, type Notice } from './protocol/MeetingSessi
 import { SessionPreparer } from './protocol/SessionPreparer';
 import { resolveSignalingUrl } from './protocol/SignalingClient';
 import { parseRoute, previewToken, type Route, roomPath, tabIdentity } from './route';
+import { estimateCameraLayer } from './ui/layout';
 import { MeetingView } from './ui/MeetingView';
 import { type PrejoinChoice, PrejoinView } from './ui/PrejoinView';
 import { warmUpTimeFormats } from './ui/timeFormat';
@@ -149,6 +150,12 @@ function enterMeeting(url: string, choice: PrejoinChoice, route: Route): void {
     microphoneDeviceId: choice.microphoneDeviceId,
     routerRtpCapabilities: edgeInfo?.routerRtpCapabilities,
     device: preloadDevice(),
+    cameraLayer: (people) =>
+      estimateCameraLayer(people, {
+        width: window.innerWidth,
+        height: window.innerHeight,
+        dpr: window.devicePixelRatio || 1,
+      }),
   });
   const view = new MeetingView(session, {
     room: choice.room,

@@ -373,7 +373,11 @@ describe('join, notifications, leave', () => {
     const bobCamera = await publishCamera(b);
     await new Promise((r) => setTimeout(r, 100));
 
-    const j = await v.client.request('join', { rtpCapabilities: caps });
+    // The camera layer the client's grid wants: 0–2.
+    expect(await outcome(v.client.request('join', { rtpCapabilities: caps, spatialLayer: 3 }))).toBe(
+      'BAD_REQUEST',
+    );
+    const j = await v.client.request('join', { rtpCapabilities: caps, spatialLayer: 1 });
     expect(j.transports.map((t) => t.id).sort()).toEqual(prep.transports.map((t) => t.id).sort());
     // The prepared consumer, resumed by the join (its browser negotiated it already); carol's closed with
     // her track; bob's, new since the prepare, paused until the client has its track (the key frame comes

@@ -60,6 +60,11 @@ export interface JoinOptions {
   routerRtpCapabilities?: unknown;
   /** A Device already loaded with exactly `routerRtpCapabilities` (see loadDevice), e.g. during the prejoin. */
   device?: Promise<Device>;
+  /**
+   * The simulcast layer the grid will want for camera tiles when `people` are in the meeting (the view's
+   * estimate): sent with the join, so the consumers it resumes start on that layer.
+   */
+  cameraLayer?: (people: number) => number;
 }
 
 /** How long publishing waits at most for the first remote video at join (see #build). */
@@ -166,6 +171,9 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   #prepared = false;
   /** Consumers the prepare made (paused on the edge), by id, negotiated on the receive transport ahead of the join. */
   readonly #preparedConsumers = new Map<string, Promise<ms.Consumer | null>>();
+  /** How many people published the tracks the prepare found (0: not prepared). */
+  #preparedPeople = 0;
+  #cameraLayer: ((people: number) => number) | undefined;
   #preparedConsumersUsed = 0;
   readonly #unsubscribe: (() => void)[] = [];
 
@@ -264,6 +272,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     if (options.microphone) options.microphone.enabled = !this.#micMuted;
     this.#microphoneDeviceId = options.microphoneDeviceId ?? null;
     this.#cameraDeviceId = options.cameraDeviceId ?? null;
+    this.#cameraLayer = options.cameraLayer;
     performance.mark('meetview:join');
     if (!this.#connecting) this.#useDevice(options);
     this.#setState('joining');
@@ -515,6 +524,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
         protocol: res.warmup.protocol,
       });
       // The room's tracks, paused on the edge until the join: negotiated now, so the join only resumes them.
+      this.#preparedPeople = new Set(res.consumers.map((c) => c.identity)).size;
       const consumers = [...res.consumers]
         .sort((a, b) => Number(a.kind === 'audio') - Number(b.kind === 'audio'))
         .map((c) => {
@@ -546,8 +556,14 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       // A loaded device is used without awaiting, so that the join leaves in the caller's task (the click's,
       // before the meeting view is built) rather than after it.
       const device = this.#device?.loaded ? this.#device : await this.#deviceForJoin();
+      // With the prepared tracks' publishers and ourselves on the grid.
+      const spatialLayer =
+        this.#cameraLayer && this.#preparedPeople > 0
+          ? this.#cameraLayer(this.#preparedPeople + 1)
+          : undefined;
       snap = await this.signaling.request('join', {
         ...(lastMessageId ? { lastMessageId } : {}),
+        ...(spatialLayer !== undefined ? { spatialLayer } : {}),
         ...(device
           ? { rtpCapabilities: device.recvRtpCapabilities as unknown as Record<string, unknown> }
           : {}),

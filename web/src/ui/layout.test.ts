@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { avatarColor, gridLayout, initials, spatialLayerFor } from './layout';
+import { avatarColor, estimateCameraLayer, gridLayout, initials, spatialLayerFor } from './layout';
 
 describe('gridLayout', () => {
   it('one tile fills the width of a wide box', () => {
@@ -52,5 +52,18 @@ describe('initials and colours', () => {
 describe('spatialLayerFor', () => {
   it('picks the smallest layer that fills the tile', () => {
     expect([120, 200, 201, 360, 400, 401, 1080].map(spatialLayerFor)).toEqual([0, 0, 1, 1, 1, 2, 2]);
+  });
+});
+
+describe('estimateCameraLayer', () => {
+  it('asks for the full layer for one other person on a large screen, less as the grid fills or the screen shrinks', () => {
+    expect(estimateCameraLayer(2, { width: 1920, height: 1080, dpr: 1 })).toBe(2);
+    const laptop = { width: 1440, height: 900, dpr: 1 };
+    expect(estimateCameraLayer(2, laptop)).toBe(1);
+    expect(estimateCameraLayer(9, laptop)).toBe(1);
+    expect(estimateCameraLayer(30, laptop)).toBe(0);
+    expect(estimateCameraLayer(2, { width: 390, height: 844, dpr: 1 })).toBe(0);
+    // A high-density screen counts device pixels.
+    expect(estimateCameraLayer(9, { ...laptop, dpr: 2 })).toBe(2);
   });
 });

@@ -74,3 +74,19 @@ export function spatialLayerFor(tileHeightPx: number): number {
   if (tileHeightPx <= 400) return 1;
   return 2;
 }
+
+/** Space around the meeting grid (top bar, control bar, paddings), for estimating it before it exists. */
+const GRID_MARGIN = { width: 48, height: 190 };
+
+/**
+ * The camera layer a grid of `people` tiles will want in a viewport of this size, before the meeting view
+ * exists (the join asks for it, so the first frame comes on the layer the grid keeps). An estimate: the
+ * grid corrects it once laid out. Pure.
+ */
+export function estimateCameraLayer(
+  people: number,
+  viewport: { width: number; height: number; dpr: number },
+): number {
+  const g = gridLayout(people, viewport.width - GRID_MARGIN.width, viewport.height - GRID_MARGIN.height, 10);
+  return spatialLayerFor(g.tileHeight * viewport.dpr);
+}
