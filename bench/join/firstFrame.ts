@@ -11,8 +11,8 @@
  *   npm run build:web && npx tsx bench/join/firstFrame.ts [--joins 20] [--gap-ms 1000] [--json out.json]
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import type { EdgeProcess, Mesh } from '../../regions/launcher';
