@@ -351,6 +351,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
       rtpCapabilities,
       transports: [],
       consumers: [],
+      participants: [],
     };
     this.#prepared.add(prepared);
     try {
@@ -390,9 +391,11 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
    * consumer that cannot be made is simply not prepared.
    */
   async #prepareConsumers(prepared: PreparedMedia, transportId: string): Promise<void> {
-    const tracks = [...this.#participants.values()]
-      .filter((p) => p.identity !== prepared.identity)
-      .flatMap((p) => [...p.producers.entries()].map(([producerId, pr]) => ({ p, producerId, pr })));
+    const others = [...this.#participants.values()].filter((p) => p.identity !== prepared.identity);
+    prepared.participants = others.map((p) => p.info);
+    const tracks = others.flatMap((p) =>
+      [...p.producers.entries()].map(([producerId, pr]) => ({ p, producerId, pr })),
+    );
     await Promise.all(
       tracks.map(async ({ p, producerId, pr }) => {
         try {

@@ -1,4 +1,9 @@
-import type { ConsumeResult, TransportInfo, WarmupChannelInfo } from '../../proto/signaling/messages';
+import type {
+  ConsumeResult,
+  ParticipantInfo,
+  TransportInfo,
+  WarmupChannelInfo,
+} from '../../proto/signaling/messages';
 
 /**
  * Transports and paused consumers made for a connection before it joins (the `prepare` request from the
@@ -16,4 +21,6 @@ export interface PreparedMedia {
    * before the click, and the join only resumes them. A track closed meanwhile drops out of this list.
    */
   consumers: ConsumeResult[];
+  /** The room's participants on this edge when the consumers were made (their publishers' names). */
+  participants: ParticipantInfo[];
 }

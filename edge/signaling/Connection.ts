@@ -170,6 +170,7 @@ export class Connection implements ParticipantLink {
       transports: media.transports,
       ...(media.warmup ? { warmup: media.warmup } : {}),
       consumers: media.consumers,
+      participants: media.participants,
     };
   }
 

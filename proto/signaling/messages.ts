@@ -209,6 +209,8 @@ export interface ResponseData {
      * still open (its `consumers` name them, `paused: false`); the client closes the others.
      */
     consumers: ConsumeResult[];
+    /** Who is in the room here now (the client shows their prepared tracks as soon as it joins). */
+    participants: ParticipantInfo[];
   };
   leave: Record<string, never>;
   'transport.create': TransportInfo;

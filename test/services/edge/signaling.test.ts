@@ -344,7 +344,12 @@ describe('join, notifications, leave', () => {
     const caps = await routerCapabilities();
     const { client: v } = await prepareAnywhere(room, 'viewer', caps);
     const prep = v.prepared;
-    // The room's tracks now, paused (nothing flows to someone who has not joined).
+    // Who is there (the client shows them and their tracks as it joins) and their tracks now, paused
+    // (nothing flows to someone who has not joined).
+    expect(prep.participants.map((p) => [p.identity, p.name]).sort()).toEqual([
+      ['alice', 'alice'],
+      ['carol', 'carol'],
+    ]);
     expect(prep.consumers.map((x) => [x.identity, x.producerId, x.kind, x.paused]).sort()).toEqual([
       ['alice', producerId, 'video', true],
       ['carol', carolCamera.producerId, 'video', true],

@@ -173,6 +173,8 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   readonly #preparedConsumers = new Map<string, Promise<ms.Consumer | null>>();
   /** How many people published the tracks the prepare found (0: not prepared). */
   #preparedPeople = 0;
+  /** The prepare's view of the room: shown at join() before the edge answers (see #showPrepared). */
+  #preparedRoom: { participants: ParticipantInfo[]; tracks: RemoteTrack[] } | null = null;
   #cameraLayer: ((people: number) => number) | undefined;
   #preparedConsumersUsed = 0;
   readonly #unsubscribe: (() => void)[] = [];
@@ -275,6 +277,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     this.#cameraLayer = options.cameraLayer;
     performance.mark('meetview:join');
     if (!this.#connecting) this.#useDevice(options);
+    this.#showPrepared();
     this.#setState('joining');
     const done = new Promise<void>((resolve) => {
       const offState = this.on('state', (s) => {
@@ -497,6 +500,20 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
     return this.#joinNow(generation);
   }
 
+  /**
+   * Joining a prepared session: the people and tracks the prepare found are shown at once, their tracks
+   * on the consumers the browser negotiated then. The edge resumes those with the join, so their frames
+   * can play as soon as they come, without waiting for the join response to build the tiles. The join
+   * response then confirms them (#build keeps those it handed over and drops the others).
+   */
+  #showPrepared(): void {
+    const room = this.#preparedRoom;
+    this.#preparedRoom = null;
+    if (!room || !this.#recv || this.#recv.closed) return;
+    for (const p of room.participants) this.#participants.set(p.identity, p);
+    for (const t of room.tracks) if (!t.consumer?.closed) this.#remote.set(t.producerId, { ...t });
+  }
+
   /** The `prepare` request, then the receive transport and its warm-up channel (see prepare()). */
   async #prepareNow(generation: number): Promise<void> {
     let settle!: () => void;
@@ -525,14 +542,25 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       });
       // The room's tracks, paused on the edge until the join: negotiated now, so the join only resumes them.
       this.#preparedPeople = new Set(res.consumers.map((c) => c.identity)).size;
-      const consumers = [...res.consumers]
-        .sort((a, b) => Number(a.kind === 'audio') - Number(b.kind === 'audio'))
-        .map((c) => {
-          const made = this.#consumeOn(transport, c).catch(() => null);
-          this.#preparedConsumers.set(c.consumerId, made);
-          return made;
-        });
-      await Promise.all(consumers);
+      const ordered = [...res.consumers].sort(
+        (a, b) => Number(a.kind === 'audio') - Number(b.kind === 'audio'),
+      );
+      const made = await Promise.all(
+        ordered.map((c) => {
+          const consumer = this.#consumeOn(transport, c).catch(() => null);
+          this.#preparedConsumers.set(c.consumerId, consumer);
+          return consumer;
+        }),
+      );
+      this.#preparedRoom = {
+        participants: res.participants,
+        tracks: ordered.flatMap((c, i) => {
+          const consumer = made[i];
+          if (!consumer) return [];
+          const { producerId, identity, kind, source, producerPaused } = c;
+          return [{ producerId, identity, kind, source, producerPaused, consumer, track: consumer.track }];
+        }),
+      };
       void this.#recvConnected().then(() => {
         if (transport.connectionState !== 'connected') return;
         performance.mark('meetview:prepared');
@@ -556,9 +584,9 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
       // A loaded device is used without awaiting, so that the join leaves in the caller's task (the click's,
       // before the meeting view is built) rather than after it.
       const device = this.#device?.loaded ? this.#device : await this.#deviceForJoin();
-      // With the prepared tracks' publishers and ourselves on the grid.
+      // With the prepared tracks' publishers and ourselves on the grid (a first join's prepared consumers).
       const spatialLayer =
-        this.#cameraLayer && this.#preparedPeople > 0
+        this.#cameraLayer && first && this.#preparedPeople > 0
           ? this.#cameraLayer(this.#preparedPeople + 1)
           : undefined;
       snap = await this.signaling.request('join', {
@@ -644,7 +672,10 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
         this.#preparedConsumers.delete(id);
         void made.then((c) => c?.close());
       }
+    // Those shown at join() stay on screen: the adoption below takes them as they are.
+    const shown = [...this.#remote.values()].filter((r) => r.consumer && handedOver.has(r.consumer.id));
     this.#closeTransports();
+    for (const r of shown) this.#remote.set(r.producerId, r);
     this.#applySnapshot(snap);
     const pending = this.#nextDevice;
     const preloaded = this.#nextDeviceCaps;
@@ -950,6 +981,15 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
   async #adoptConsumer(res: ConsumeResult, generation: number): Promise<void> {
     const transport = this.#recv;
     if (!transport || transport.closed) return;
+    const shown = this.#remote.get(res.producerId);
+    if (shown?.consumer?.id === res.consumerId && !shown.consumer.closed) {
+      // Shown at join() on its prepared consumer, which the edge has resumed.
+      this.#preparedConsumers.delete(res.consumerId);
+      this.#preparedConsumersUsed += 1;
+      shown.producerPaused = res.producerPaused;
+      this.emit('changed');
+      return;
+    }
     const entry: RemoteTrack = {
       producerId: res.producerId,
       identity: res.identity,
