@@ -16,6 +16,7 @@ export class SyntheticVp8Sender {
   readonly #payloadBytes: number;
   readonly #packetsPerFrame: number;
   readonly #keyFrameEvery: number;
+  readonly #stamp: ((packet: Buffer, index: number) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #seq = Math.floor(Math.random() * 0xffff);
   #timestamp = Math.floor(Math.random() * 0xffffffff);
@@ -32,6 +33,8 @@ export class SyntheticVp8Sender {
     ssrc: number;
     payloadBytes?: number;
     keyFrameEvery?: number;
+    /** Writes into each packet just before it leaves (e.g. a counter in the payload), given its number. */
+    stamp?: (packet: Buffer, index: number) => void;
   }) {
     this.#target = options.target;
     this.#pps = options.pps;
@@ -39,6 +42,7 @@ export class SyntheticVp8Sender {
     this.#payloadBytes = options.payloadBytes ?? 1000;
     this.#packetsPerFrame = Math.max(1, Math.round(options.pps / 30));
     this.#keyFrameEvery = options.keyFrameEvery ?? 15;
+    this.#stamp = options.stamp;
     this.#socket.on('message', (packet) => {
       if (isKeyFrameRequest(packet, this.#ssrc)) {
         this.keyFrameRequests.push(performance.now());
@@ -53,9 +57,10 @@ export class SyntheticVp8Sender {
 
   start(): void {
     const t0 = performance.now();
+    const base = this.#sent;
     // Ticks every 5 ms; each sends what is due since the start, so timer jitter does not change the rate.
     this.#timer = setInterval(() => {
-      const due = Math.floor(((performance.now() - t0) / 1000) * this.#pps);
+      const due = base + Math.floor(((performance.now() - t0) / 1000) * this.#pps);
       while (this.#sent < due) this.#sendOne();
     }, 5);
   }
@@ -99,6 +104,7 @@ export class SyntheticVp8Sender {
         packet.writeUInt16LE(480, 21);
       }
     }
+    this.#stamp?.(packet, this.#sent);
     this.#socket.send(packet, this.#target.port, this.#target.ip);
     this.#sent++;
     this.#seq = (this.#seq + 1) & 0xffff;
