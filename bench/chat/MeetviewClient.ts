@@ -5,7 +5,8 @@ import type { ChatBenchClient } from './ChatBenchClient';
 const NOTIFICATION_PREFIX = '{"method":"chat.message"';
 
 /**
- * A Meetview participant speaking the signaling protocol with `ws`: `join {}`, then `chat.send`.
+ * A Meetview participant speaking the signaling protocol with `ws`: `join {chatBatches: true}` (as the
+ * web client does), then `chat.send`.
  * Lean on purpose (no notification log): the benchmark process parses every delivered message, and
  * a participant without a listener skips the parse.
  */
@@ -25,7 +26,7 @@ export class MeetviewClient implements ChatBenchClient {
       ws.once('close', (code, reason) => reject(new Error(`meetview ${identity}: closed ${code} ${reason}`)));
     });
     const client = new MeetviewClient(ws, identity);
-    await client.#request('join', {});
+    await client.#request('join', { chatBatches: true });
     return client;
   }
 
@@ -56,6 +57,13 @@ export class MeetviewClient implements ChatBenchClient {
   }
 
   #onFrame(s: string): void {
+    if (s.startsWith('[')) {
+      // Chat messages delivered together (the join asked for chatBatches).
+      if (!this.onMessage) return;
+      for (const { data } of JSON.parse(s) as { data: { text: string; kind?: string } }[])
+        if (data.kind !== 'system') this.onMessage(data.text);
+      return;
+    }
     if (s.startsWith('{"method":')) {
       if (!this.onMessage || !s.startsWith(NOTIFICATION_PREFIX)) return;
       const { data } = JSON.parse(s) as { data: { text: string; kind?: string } };

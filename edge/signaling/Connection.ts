@@ -19,7 +19,8 @@ import { RateLimiter } from './RateLimiter';
 
 /** The parts of a WebSocket a Connection uses (ws's WebSocket and Hono's WSContext both fit). */
 export interface SocketLike {
-  send(text: string): void;
+  /** Sends one text frame; a Buffer holds its UTF-8 bytes (encoded once for many sockets). */
+  send(text: string | Buffer): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -47,6 +48,10 @@ export class Connection implements ParticipantLink {
   #participant: Participant | undefined;
   /** Transports made by `prepare`, owned here until the join adopts them. */
   #prepared: Promise<PreparedMedia> | undefined;
+  /** The client reads a JSON array of chat.message notifications as one frame (join's `chatBatches`). */
+  #chatBatches = false;
+  /** chat.message notifications waiting for this turn's frame (with chatBatches). */
+  #chatQueue: object[] = [];
   #closed = false;
 
   constructor(
@@ -67,13 +72,13 @@ export class Connection implements ParticipantLink {
       this.#send({ method, data });
       return;
     }
-    // One chat message goes to every socket of the room: serialize it once.
-    let text = chatFrames.get(data);
-    if (text === undefined) {
-      text = JSON.stringify({ method, data });
-      chatFrames.set(data, text);
+    if (!this.#chatBatches) {
+      this.#sendText(chatFrame(data));
+      return;
     }
-    this.#sendText(text);
+    // The messages of one Kafka batch go out together, as one frame, once this turn's deliveries are done.
+    if (this.#chatQueue.length === 0) setImmediate(() => this.#flushChat());
+    this.#chatQueue.push(data);
   }
 
   close(code: number, reason: string): void {
@@ -202,7 +207,7 @@ export class Connection implements ParticipantLink {
     return placement.conference;
   }
 
-  async #join({ lastMessageId, rtpCapabilities, spatialLayer }: RequestData<'join'>) {
+  async #join({ lastMessageId, rtpCapabilities, spatialLayer, chatBatches }: RequestData<'join'>) {
     if (this.#participant && !this.#participant.left)
       throw new SignalingError(ErrorCode.BadRequest, 'already joined on this connection');
     const conference = await this.#placed();
@@ -213,6 +218,7 @@ export class Connection implements ParticipantLink {
     else this.#discardPrepared();
     this.#prepared = undefined;
     this.#conference = conference;
+    this.#chatBatches = chatBatches === true;
     try {
       return await conference.join(this.#claims, this, {
         lastMessageId,
@@ -252,10 +258,20 @@ export class Connection implements ParticipantLink {
   }
 
   #send(frame: unknown): void {
-    if (!this.#closed) this.#sendText(JSON.stringify(frame));
+    if (this.#closed) return;
+    // Chat waiting for its frame was notified first: it goes first.
+    this.#flushChat();
+    this.#sendText(JSON.stringify(frame));
   }
 
-  #sendText(text: string): void {
+  #flushChat(): void {
+    const queue = this.#chatQueue;
+    if (queue.length === 0) return;
+    this.#chatQueue = [];
+    this.#sendText(queue.length === 1 ? chatFrame(queue[0]!) : chatBatchFrame(queue));
+  }
+
+  #sendText(text: string | Buffer): void {
     if (this.#closed) return;
     try {
       this.#socket.send(text);
@@ -265,8 +281,50 @@ export class Connection implements ParticipantLink {
   }
 }
 
-/** chat.message frames by message object (delivered messages are never changed after they are made). */
-const chatFrames = new WeakMap<object, string>();
+/**
+ * chat.message frames by message object, encoded once for all the sockets of its room (delivered
+ * messages are never changed after they are made).
+ */
+const chatFrames = new WeakMap<object, Buffer>();
+
+function chatFrame(data: object): Buffer {
+  let frame = chatFrames.get(data);
+  if (frame === undefined) {
+    frame = Buffer.from(JSON.stringify({ method: 'chat.message', data }));
+    chatFrames.set(data, frame);
+  }
+  return frame;
+}
+
+/**
+ * Batch frames by their first message. The members of a room receive the same messages in a turn, so
+ * they share one frame; someone with a direct message in between gets one of their own (a few are kept).
+ */
+const chatBatchFrames = new WeakMap<object, { messages: object[]; frame: Buffer }[]>();
+const BATCH_FRAMES_PER_FIRST = 4;
+const OPEN = Buffer.from('[');
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']');
+
+function chatBatchFrame(messages: object[]): Buffer {
+  const first = messages[0]!;
+  let kept = chatBatchFrames.get(first);
+  const hit = kept?.find(
+    (k) => k.messages.length === messages.length && k.messages.every((m, i) => m === messages[i]),
+  );
+  if (hit) return hit.frame;
+  const parts: Buffer[] = [OPEN];
+  for (const m of messages) parts.push(chatFrame(m), COMMA);
+  parts[parts.length - 1] = CLOSE;
+  const frame = Buffer.concat(parts);
+  if (!kept) {
+    kept = [];
+    chatBatchFrames.set(first, kept);
+  }
+  if (kept.length === BATCH_FRAMES_PER_FIRST) kept.shift();
+  kept.push({ messages, frame });
+  return frame;
+}
 
 // The id of an oversized frame, read from its start without parsing the whole frame.
 function leadingId(raw: string): Id {

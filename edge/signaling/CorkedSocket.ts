@@ -2,8 +2,15 @@ import type { Socket } from 'node:net';
 import type { SocketLike } from './Connection';
 
 /** What we need of a Hono WSContext: send/close, and the `ws` WebSocket under it. */
-interface WsContextLike extends SocketLike {
+interface WsContextLike {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
   raw?: unknown;
+}
+
+/** The `ws` WebSocket's send, which can send bytes as a text frame (Hono's send cannot). */
+interface RawWs {
+  send(data: Buffer, options: { binary: boolean }): void;
 }
 
 /**
@@ -16,15 +23,17 @@ export class CorkedSocket implements SocketLike {
   readonly #ws: WsContextLike;
   // `ws` keeps the TCP socket in `_socket`; it has no public cork API. Without it we just send.
   readonly #tcp: Socket | undefined;
+  readonly #raw: RawWs | undefined;
   #corked = false;
 
   constructor(ws: WsContextLike) {
     this.#ws = ws;
-    const tcp = (ws.raw as { _socket?: Socket } | undefined)?._socket;
-    this.#tcp = typeof tcp?.cork === 'function' ? tcp : undefined;
+    const raw = ws.raw as (Partial<RawWs> & { _socket?: Socket }) | undefined;
+    this.#tcp = typeof raw?._socket?.cork === 'function' ? raw._socket : undefined;
+    this.#raw = typeof raw?.send === 'function' ? (raw as RawWs) : undefined;
   }
 
-  send(text: string): void {
+  send(text: string | Buffer): void {
     const tcp = this.#tcp;
     if (tcp && !this.#corked && !tcp.destroyed) {
       this.#corked = true;
@@ -34,7 +43,9 @@ export class CorkedSocket implements SocketLike {
         tcp.uncork();
       });
     }
-    this.#ws.send(text);
+    if (typeof text === 'string') this.#ws.send(text);
+    else if (this.#raw) this.#raw.send(text, { binary: false });
+    else this.#ws.send(text.toString());
   }
 
   close(code?: number, reason?: string): void {

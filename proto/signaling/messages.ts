@@ -45,6 +45,12 @@ export const requestSchemas = {
      * once the client lays its grid out.
      */
     spatialLayer: z.number().int().min(0).max(2).optional(),
+    /**
+     * The client also reads a frame that is a JSON array of notifications: the chat messages delivered
+     * to it together (one Kafka batch) then arrive as one frame, `[{method: 'chat.message', data}, …]`,
+     * each element the same notification as a frame of its own, in order. Without it, one per frame.
+     */
+    chatBatches: z.boolean().optional(),
   }),
   /**
    * Before the join, from the prejoin screen: the server makes this connection's transports now (nobody

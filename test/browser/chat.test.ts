@@ -249,7 +249,11 @@ describe('chat in real browsers', () => {
     await waitForText(alice, 'typed offline');
     const joinReq = frames.find((f) => f.dir === 'sent' && f.data.method === 'join');
     // The rejoin continues the log where Bob was (and offers its device, should the session be gone).
-    expect(joinReq?.data.data).toEqual({ lastMessageId: lastBefore, rtpCapabilities: expect.any(Object) });
+    expect(joinReq?.data.data).toEqual({
+      chatBatches: true,
+      lastMessageId: lastBefore,
+      rtpCapabilities: expect.any(Object),
+    });
     const joinRes = frames.find((f) => f.dir === 'received' && f.data.id === joinReq?.data.id);
     // Exactly what was said while away: nothing Bob already had.
     expect(joinRes).toBeDefined();

@@ -43,6 +43,8 @@ export class SignalingTestClient {
   readonly ws: WebSocket;
   readonly notifications: Notification[] = [];
   readonly unmatched: Response[] = [];
+  /** The length of every frame that was an array of notifications (join with `chatBatches`). */
+  readonly batchFrames: number[] = [];
   closeCode: number | undefined;
   closeReason = '';
   #nextId = 1;
@@ -53,7 +55,13 @@ export class SignalingTestClient {
   private constructor(url: string) {
     this.ws = new WebSocket(url);
     this.ws.on('message', (raw) => {
-      const msg = JSON.parse(raw.toString()) as Response & Notification;
+      const frame = JSON.parse(raw.toString()) as (Response & Notification) | Notification[];
+      if (Array.isArray(frame)) {
+        this.batchFrames.push(frame.length);
+        for (const n of frame) this.#onNotification(n);
+        return;
+      }
+      const msg = frame;
       if ('ok' in msg) {
         const cb = msg.id === null ? undefined : this.#pending.get(msg.id);
         if (cb) {
@@ -62,12 +70,7 @@ export class SignalingTestClient {
         } else this.unmatched.push(msg);
         return;
       }
-      this.notifications.push(msg);
-      for (const w of [...this.#waiters])
-        if (w.pred(msg)) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(msg);
-        }
+      this.#onNotification(msg);
     });
     this.#closed = new Promise((resolve) =>
       this.ws.on('close', (code, reason) => {
@@ -76,6 +79,15 @@ export class SignalingTestClient {
         resolve(code);
       }),
     );
+  }
+
+  #onNotification(n: Notification): void {
+    this.notifications.push(n);
+    for (const w of [...this.#waiters])
+      if (w.pred(n)) {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve(n);
+      }
   }
 
   /** Opens the socket; resolves when open (or when closed, for refused sockets). */

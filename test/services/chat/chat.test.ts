@@ -20,24 +20,33 @@ interface Member {
   token: string;
   edge: EdgeNode;
   identity: string;
+  /** Joined with `chatBatches`: chat may arrive as arrays of notifications. */
+  batches: boolean;
   received: Chat[];
 }
 
-async function member(room: string, identity: string, edge: EdgeNode, grants?: object): Promise<Member> {
+async function member(
+  room: string,
+  identity: string,
+  edge: EdgeNode,
+  opts: { grants?: object; batches?: boolean } = {},
+): Promise<Member> {
+  const { grants } = opts;
   const { token } = await testTokens.mint({ room, identity, name: identity, ...(grants ? { grants } : {}) });
   const client = await SignalingTestClient.connect(`${edge.url.replace('http', 'ws')}/rtc?token=${token}`);
   clients.push(client);
-  const m: Member = { client, token, edge, identity, received: [] };
+  const m: Member = { client, token, edge, identity, batches: opts.batches === true, received: [] };
   listen(m);
-  const j = await client.request('join', {});
+  const j = await client.request('join', m.batches ? { chatBatches: true } : {});
   m.received.unshift(...(j.chat as Chat[]));
   return m;
 }
 
 function listen(m: Member): void {
   m.client.ws.on('message', (raw) => {
-    const msg = JSON.parse(raw.toString());
-    if (msg.method === 'chat.message' && msg.data.kind !== 'system') m.received.push(msg.data);
+    const frame = JSON.parse(raw.toString());
+    for (const msg of Array.isArray(frame) ? frame : [frame])
+      if (msg.method === 'chat.message' && msg.data.kind !== 'system') m.received.push(msg.data);
   });
 }
 
@@ -52,7 +61,10 @@ async function reconnect(m: Member): Promise<void> {
   clients.push(client);
   m.client = client;
   listen(m);
-  const j = await client.request('join', last ? { lastMessageId: last } : {});
+  const j = await client.request('join', {
+    ...(last ? { lastMessageId: last } : {}),
+    ...(m.batches ? { chatBatches: true } : {}),
+  });
   m.received.push(...(j.chat as Chat[]).filter((x) => x.kind !== 'system'));
 }
 
@@ -146,10 +158,10 @@ describe('chat through Kafka', () => {
     const [e1, e2] = edges as [EdgeNode, EdgeNode];
     const members = [
       await member(room, 's1', e1),
-      await member(room, 's2', e1),
+      await member(room, 's2', e1, { batches: true }),
       await member(room, 's3', e2),
-      await member(room, 's4', e2),
-      await member(room, 'watcher', e2),
+      await member(room, 's4', e2, { batches: true }),
+      await member(room, 'watcher', e2, { batches: true }),
     ];
     const { acks, failures } = await load(members.slice(0, 4), 40, 4);
     expect(failures.slice(0, 5)).toEqual([]);
@@ -168,7 +180,7 @@ describe('chat through Kafka', () => {
     const room = 'reconnect';
     const [e1, e2] = edges as [EdgeNode, EdgeNode];
     const sender = await member(room, 'talker', e1);
-    const flaky = await member(room, 'flaky', e2);
+    const flaky = await member(room, 'flaky', e2, { batches: true });
     const sending = load([sender], 60, 4);
     await until(() => userTexts(flaky).length >= 15, 20_000, 'the first messages');
     await reconnect(flaky);
@@ -216,6 +228,36 @@ describe('chat through Kafka', () => {
     ).toBe('NOT_FOUND');
   });
 
+  it('sends a burst as array frames to a client that asked for chat batches, one frame each otherwise', async () => {
+    const room = 'batches';
+    const a = await member(room, 'a', edges[0]!);
+    const b = await member(room, 'b', edges[1]!, { batches: true });
+    const c = await member(room, 'c', edges[1]!, { batches: true });
+    const d = await member(room, 'd', edges[1]!);
+    // Sent at once, the burst goes to Kafka in one request and is delivered in one turn.
+    const texts = Array.from({ length: 12 }, (_, i) => `burst ${i}`);
+    await Promise.all([
+      ...texts.map((text) => a.client.request('chat.send', { text })),
+      a.client.request('chat.send', { text: 'for b only', to: 'b' }),
+    ]);
+    await until(() => [b, c, d].every((m) => userTexts(m).includes('burst 11')), 10_000, 'the burst');
+    await until(() => userTexts(b).includes('for b only'), 10_000, 'the direct message');
+    await new Promise((r) => setTimeout(r, 300)); // anything extra would be a duplicate
+    expect(userTexts(d)).toEqual(texts);
+    expect(userTexts(c)).toEqual(texts);
+    expect(userTexts(b).filter((t) => t !== 'for b only')).toEqual(texts);
+    expect(userTexts(b).filter((t) => t === 'for b only')).toHaveLength(1);
+    expect(
+      b.client.batchFrames.some((n) => n > 1),
+      `b's frames: ${b.client.batchFrames}`,
+    ).toBe(true);
+    expect(
+      c.client.batchFrames.some((n) => n > 1),
+      `c's frames: ${c.client.batchFrames}`,
+    ).toBe(true);
+    expect(d.client.batchFrames).toEqual([]);
+  });
+
   it('rebuilds a room history from Kafka when Redis has lost it', async () => {
     const room = 'rebuild';
     const a = await member(room, 'a', edges[0]!);
@@ -236,7 +278,7 @@ describe('chat through Kafka', () => {
   it('refuses bad chat input with a clear error and affects nobody else', async () => {
     const room = 'bad-chat';
     const a = await member(room, 'a', edges[0]!);
-    const muted = await member(room, 'muted', edges[0]!, { chat: false });
+    const muted = await member(room, 'muted', edges[0]!, { grants: { chat: false } });
     const b = await member(room, 'b', edges[1]!);
     expect(await outcome(a.client.request('chat.send', { text: 'x'.repeat(4001) }))).toBe('TOO_LARGE');
     expect(await outcome(a.client.request('chat.send', { text: '  ' }))).toBe('BAD_REQUEST');
@@ -263,7 +305,7 @@ describe('chat through failures', () => {
     const room = 'redis-failover';
     const [e1, e2] = edges as [EdgeNode, EdgeNode];
     const senders = [await member(room, 'r1', e1), await member(room, 'r2', e2)];
-    const reader = await member(room, 'reader', e2);
+    const reader = await member(room, 'reader', e2, { batches: true });
     const redis = mesh.redis('seoul');
     const sending = load(senders, 50, 4);
     await new Promise((r) => setTimeout(r, 2000));
@@ -281,7 +323,7 @@ describe('chat through failures', () => {
     const room = 'broker-loss';
     const [e1, e2] = edges as [EdgeNode, EdgeNode];
     const senders = [await member(room, 'k1', e1), await member(room, 'k2', e2)];
-    const reader = await member(room, 'reader', e1);
+    const reader = await member(room, 'reader', e1, { batches: true });
     const kafka = mesh.kafka('seoul');
     const sending = load(senders, 50, 4);
     await new Promise((r) => setTimeout(r, 2000));

@@ -590,6 +590,7 @@ export class MeetingSession extends Emitter<MeetingSessionEvents> {
           ? this.#cameraLayer(this.#preparedPeople + 1)
           : undefined;
       snap = await this.signaling.request('join', {
+        chatBatches: true,
         ...(lastMessageId ? { lastMessageId } : {}),
         ...(spatialLayer !== undefined ? { spatialLayer } : {}),
         ...(device

@@ -129,6 +129,21 @@ describe('SignalingClient requests', () => {
     last().serverSend({ method: 'activeSpeaker', data: { identity: 'bob' } });
     expect(seen).toEqual(['bob', 'speaker:bob']);
   });
+
+  it('delivers each notification of an array frame (chat batches) in order, skipping junk elements', () => {
+    const { client, last } = setup();
+    const texts: string[] = [];
+    client.onNotification('chat.message', (d) => texts.push(d.text));
+    client.connect();
+    last().serverOpen();
+    const chat = (text: string) => ({
+      method: 'chat.message',
+      data: { messageId: text, room: 'r', from: { identity: 'a', name: 'A' }, text, ts: 1 },
+    });
+    last().serverSend([chat('one'), null, 7, { id: 3, ok: true }, chat('two'), chat('three')]);
+    last().serverSend(chat('four'));
+    expect(texts).toEqual(['one', 'two', 'three', 'four']);
+  });
 });
 
 describe('SignalingClient reconnect policy', () => {

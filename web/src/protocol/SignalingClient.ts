@@ -327,6 +327,15 @@ export class SignalingClient extends Emitter<SignalingClientEvents> {
       return;
     }
     if (typeof frame !== 'object' || frame === null) return;
+    if (Array.isArray(frame)) {
+      // Chat messages delivered together (the join asks for them with `chatBatches`): one frame, in order.
+      for (const n of frame as unknown[]) {
+        const f = n as Record<string, unknown> | null;
+        if (typeof f === 'object' && f !== null && typeof f.method === 'string')
+          this.#onNotification(f as NotificationFrame);
+      }
+      return;
+    }
     const f = frame as Record<string, unknown>;
     if ('id' in f && typeof f.ok === 'boolean') {
       const pending = typeof f.id === 'number' ? this.#pending.get(f.id) : undefined;
