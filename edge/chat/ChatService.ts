@@ -26,16 +26,24 @@ export interface ChatServiceOptions {
   hosts: (room: string) => boolean;
 }
 
+interface PendingSend {
+  envelope: Envelope;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 /** How long a client's message id is remembered, so a retried send is acknowledged once. */
 const CLIENT_ID_TTL_S = 600;
 const MAX_BATCH = 500;
 const RECENT_IDS_PER_ROOM = 2000;
+const COMMIT_INTERVAL_MS = 1000;
 
 /**
  * Chat through Kafka: a send is produced to the region's chat topic (keyed by room, idempotent
  * producer, acks=all) and acknowledged once Kafka has it; every edge consumes the topic (its own
  * consumer group) and delivers each message to the participants it hosts, in the partition's order,
- * after caching it in the room's Redis history. Sends made in the same tick share one produce request.
+ * after caching it in the room's Redis history. Sends made while a partition's request is in flight share
+ * its next request.
  * Other regions' messages enter the same topic through the ChatRelay, so a room has one order here.
  */
 export class ChatService {
@@ -50,8 +58,10 @@ export class ChatService {
   readonly #rebuilding = new Map<string, Promise<void>>();
   /** The history append in flight per room (delivered messages not yet in Redis). */
   readonly #appending = new Map<string, Promise<void>>();
-  #queue: { envelope: Envelope; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #flushing = false;
+  /** Sends waiting for their partition's next produce request. */
+  readonly #queues = new Map<number, PendingSend[]>();
+  readonly #flushing = new Set<number>();
+  #topicPartitions = 0;
   #closed = false;
 
   constructor(kafka: Kafka, redis: Cluster, opts: ChatServiceOptions) {
@@ -59,7 +69,8 @@ export class ChatService {
     this.#redis = redis;
     this.#history = new ChatHistory(redis);
     this.#opts = opts;
-    this.#producer = new KeyedProducer(kafka);
+    // A lane per partition: the rooms of different partitions do not queue behind each other's sends.
+    this.#producer = new KeyedProducer(kafka, { lanes: opts.partitions });
     this.#consumer = createConsumer(kafka, { groupId: `meetview-edge-${opts.node}` });
     this.#relay = new ChatRelay(kafka, { region: opts.region, node: opts.node });
   }
@@ -72,6 +83,7 @@ export class ChatService {
   /** Connects the producer and starts consuming; resolves once this edge's consumer has joined its group. */
   async start(): Promise<void> {
     await this.#producer.connect();
+    this.#topicPartitions = await this.#producer.partitionCount(CHAT_TOPIC);
     await this.#runConsumer();
     await this.#relay.start();
   }
@@ -90,6 +102,11 @@ export class ChatService {
     await consumer.subscribe({ topics: [CHAT_TOPIC], fromBeginning: false });
     await consumer.run({
       partitionsConsumedConcurrently: this.#opts.partitions,
+      // kafkajs commits after every batch by default: a broker round trip per partition per batch, the
+      // most frequent request under load. Once a second is enough: what a restart reads again is
+      // dropped by seq (participants) and kept once by id (history).
+      autoCommit: false,
+      autoCommitInterval: COMMIT_INTERVAL_MS,
       eachBatch: (payload) => this.#onBatch(payload),
     });
     await joined;
@@ -242,23 +259,32 @@ export class ChatService {
 
   #produce(envelope: Envelope): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('chat service is closed'));
+    if (this.#topicPartitions === 0) return Promise.reject(new Error('chat service is not started'));
+    const partition = partitionForKey(CHAT_TOPIC, envelope.room, this.#topicPartitions);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ envelope, resolve, reject });
-      if (!this.#flushing) setImmediate(() => void this.#flush());
-      this.#flushing = true;
+      let queue = this.#queues.get(partition);
+      if (!queue) {
+        queue = [];
+        this.#queues.set(partition, queue);
+      }
+      queue.push({ envelope, resolve, reject });
+      if (this.#flushing.has(partition)) return;
+      this.#flushing.add(partition);
+      setImmediate(() => void this.#flush(partition, queue));
     });
   }
 
-  // One produce request at a time (the idempotent producer allows one in flight); sends that arrive
-  // meanwhile wait and go together in the next request.
-  async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH);
+  // One produce request per partition at a time (its lane of the idempotent producer allows one in
+  // flight); sends that arrive meanwhile wait and go together in the partition's next request.
+  async #flush(partition: number, queue: PendingSend[]): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, MAX_BATCH);
       try {
         await this.#producer.send(
           CHAT_TOPIC,
           batch.map(({ envelope }) => ({
             key: envelope.room,
+            partition,
             value: Buffer.from(Envelope.encode(envelope).finish()),
             timestamp: String(envelope.tsMs),
           })),
@@ -268,10 +294,15 @@ export class ChatService {
         for (const b of batch) b.reject(err);
       }
     }
-    this.#flushing = false;
+    this.#flushing.delete(partition);
   }
 
-  async #onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+  async #onBatch({
+    batch,
+    heartbeat,
+    resolveOffset,
+    commitOffsetsIfNecessary,
+  }: EachBatchPayload): Promise<void> {
     const byRoom = new Map<string, SequencedMessage[]>();
     for (const record of batch.messages) {
       const message = this.#decode(record.value, Number(record.offset));
@@ -297,6 +328,8 @@ export class ChatService {
     });
     // The batch's offsets are committed only once its messages are in the history.
     await Promise.all(appends);
+    resolveOffset(batch.lastOffset());
+    await commitOffsetsIfNecessary();
     await heartbeat();
   }
 

@@ -35,24 +35,31 @@ export function partitionForKey(topic: string, key: string | Buffer, partitions:
  * from outside is no cure: they may have been written after all, and a new send() gives them new
  * sequence numbers (measured: 3 duplicates in the log). A send of one partition cannot be skipped that way:
  * measured 0 lost, 0 duplicated. Each result is still checked, so a skip could never pass silently.
+ *
+ * `lanes`: an idempotent kafkajs producer has one request in flight per broker, so the sends of several
+ * partitions queue behind each other. With n lanes, n producers (each its own producer id and
+ * connections) carry the partitions, partition p on lane p mod n: the partitions' sends go in parallel,
+ * and one partition's records still go through one producer, in order.
  */
 export class KeyedProducer {
-  readonly producer: Producer;
+  readonly #lanes: Producer[];
   readonly #admin: Admin;
   readonly #partitions = new Map<string, number>();
   #connected = false;
 
-  constructor(kafka: Kafka) {
-    this.producer = createProducer(kafka);
+  constructor(kafka: Kafka, options: { lanes?: number } = {}) {
+    const lanes = Math.max(1, Math.floor(options.lanes ?? 1));
+    this.#lanes = Array.from({ length: lanes }, () => createProducer(kafka));
     this.#admin = kafka.admin();
   }
 
   async connect(): Promise<void> {
-    await Promise.all([this.producer.connect(), this.#admin.connect()]);
+    await Promise.all([...this.#lanes.map((p) => p.connect()), this.#admin.connect()]);
     this.#connected = true;
   }
 
-  async #partitionCount(topic: string): Promise<number> {
+  /** The partitions of a topic (read once). */
+  async partitionCount(topic: string): Promise<number> {
     let n = this.#partitions.get(topic);
     if (n === undefined) {
       const meta = await this.#admin.fetchTopicMetadata({ topics: [topic] });
@@ -70,7 +77,7 @@ export class KeyedProducer {
   async send(topic: string, messages: Message[]): Promise<RecordMetadata[]> {
     if (!this.#connected) throw new Error('KeyedProducer: connect() first');
     if (messages.length === 0) return [];
-    const count = await this.#partitionCount(topic);
+    const count = await this.partitionCount(topic);
     const byPartition = new Map<number, Message[]>();
     for (const message of messages) {
       if (message.key === null || message.key === undefined)
@@ -81,7 +88,8 @@ export class KeyedProducer {
     }
     const results = await Promise.all(
       [...byPartition].map(async ([partition, group]) => {
-        const acked = await this.producer.send({ topic, acks: ACKS_ALL, messages: group });
+        const lane = this.#lanes[partition % this.#lanes.length]!;
+        const acked = await lane.send({ topic, acks: ACKS_ALL, messages: group });
         if (!acked.some((r) => r.topicName === topic && r.partition === partition && r.errorCode === 0))
           throw new Error(`Kafka did not acknowledge ${group.length} record(s) of ${topic}/${partition}`);
         return acked;
@@ -92,6 +100,6 @@ export class KeyedProducer {
 
   async disconnect(): Promise<void> {
     this.#connected = false;
-    await Promise.allSettled([this.producer.disconnect(), this.#admin.disconnect()]);
+    await Promise.allSettled([...this.#lanes.map((p) => p.disconnect()), this.#admin.disconnect()]);
   }
 }
