@@ -3,6 +3,7 @@ import {
   type Kafka,
   type Message,
   Partitioners,
+  type PartitionMetadata,
   type Producer,
   type RecordMetadata,
 } from 'kafkajs';
@@ -15,15 +16,22 @@ const defaultPartitioner = Partitioners.DefaultPartitioner();
  * partitions: where a room's records go, and so where its history is read back from.
  */
 export function partitionForKey(topic: string, key: string | Buffer, partitions: number): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    replicas: [],
-    isr: [],
-    partitionErrorCode: 0,
-  }));
+  let partitionMetadata = metadataByCount.get(partitions);
+  if (!partitionMetadata) {
+    partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      replicas: [],
+      isr: [],
+      partitionErrorCode: 0,
+    }));
+    metadataByCount.set(partitions, partitionMetadata);
+  }
   return defaultPartitioner({ topic, partitionMetadata, message: { key, value: null } });
 }
+
+/** The partitioner only reads the ids: one list per partition count (this runs for every chat send). */
+const metadataByCount = new Map<number, PartitionMetadata[]>();
 
 /**
  * The project's way to produce: idempotent, acks=all, keyed by room, one kafkajs `send()` per partition.

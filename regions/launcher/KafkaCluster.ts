@@ -12,7 +12,7 @@ import {
   type TopicSpec,
   waitForGroupCoordinator,
 } from '../../lib/kafka';
-import { jvmFlags, quietLog4j } from './kafkaRuntime';
+import { type JitMode, jvmFlags, quietLog4j } from './kafkaRuntime';
 import { ManagedProcess } from './ManagedProcess';
 import { ServiceStartError } from './ServiceStartError';
 import { tailFile } from './system';
@@ -31,6 +31,8 @@ export interface KafkaClusterOptions {
   java: string;
   libDir: string;
   heapMb?: number;
+  /** The brokers' JIT (see jvmFlags): 'quick' (default) for tests and `npm start`, 'full' for benchmarks. */
+  jit?: JitMode;
   readyTimeoutMs?: number;
   /** The address brokers listen on and advertise (default 127.0.0.1; a site's address in the WAN). */
   host?: string;
@@ -126,7 +128,7 @@ export class KafkaCluster extends TypedEmitter<KafkaClusterEvents> {
         service: `kafka ${options.region}/${nodeId}`,
         command: options.java,
         args: [
-          ...jvmFlags(heap),
+          ...jvmFlags(heap, options.jit),
           `-Dlog4j.configuration=file:${log4j}`,
           `-Dkafka.logs.dir=${join(brokerDir, 'logs')}`,
           '-cp',

@@ -5,7 +5,7 @@ import { TypedEmitter } from '../../lib/events/TypedEmitter';
 import { CORE_TOPICS, REGION_TOPICS } from '../../lib/kafka/topics';
 import { DEFAULT_MESH_NAME, type MeshInfo, meshRoot, parseMeshInfo, type RegionInfo } from '../../lib/mesh';
 import { KafkaCluster } from './KafkaCluster';
-import { assertKafkaLib, defaultJava, defaultKafkaLibDir } from './kafkaRuntime';
+import { assertKafkaLib, defaultJava, defaultKafkaLibDir, type JitMode } from './kafkaRuntime';
 import { ManagedProcess, type ManagedProcessOptions } from './ManagedProcess';
 import { MirrorMaker } from './MirrorMaker';
 import { DEFAULT_PORT_BASE, PortAllocator } from './PortAllocator';
@@ -42,6 +42,8 @@ export interface MeshOptions {
   /** Redis cluster-node-timeout (default 1000 ms). */
   redisNodeTimeoutMs?: number;
   kafkaHeapMb?: number;
+  /** The brokers' JIT: 'quick' (default, C1 only) or 'full' (C2). */
+  kafkaJit?: JitMode;
   /** Directory holding catalogue/ and topology.json (default regions/). */
   regionsDir?: string;
   /** Parent of mesh directories (default .mesh/ at the repository root). */
@@ -225,6 +227,7 @@ export class Mesh extends TypedEmitter<MeshEvents> {
             java,
             libDir,
             heapMb: o.kafkaHeapMb,
+            jit: o.kafkaJit,
             host,
             netns,
           })

@@ -39,15 +39,21 @@ export function defaultJava(): string {
 }
 
 /**
- * JVM flags for the local mesh: a small heap, the serial collector (few threads, little memory on 2
- * cores) and C1 only (a JVM starts in about half the CPU time; throughput is plenty for a laptop mesh).
+ * 'quick': C1 only, a JVM starts in about half the CPU time, and throughput is plenty for tests and a
+ * laptop mesh. 'full': the JVM's normal tiered compilation (C2), as a production broker runs.
  */
-export function jvmFlags(heapMb: number): string[] {
+export type JitMode = 'quick' | 'full';
+
+/**
+ * JVM flags for the local mesh: a small heap and the serial collector (few threads, little memory on 2
+ * cores), and the JIT mode.
+ */
+export function jvmFlags(heapMb: number, jit: JitMode = 'quick'): string[] {
   return [
     `-Xms${Math.min(64, heapMb)}m`,
     `-Xmx${heapMb}m`,
     '-XX:+UseSerialGC',
-    '-XX:TieredStopAtLevel=1',
+    ...(jit === 'quick' ? ['-XX:TieredStopAtLevel=1'] : []),
     '-Xss512k',
     '-Djava.awt.headless=true',
     '-Djava.net.preferIPv4Stack=true',
