@@ -8,8 +8,8 @@
  * seoul over the Cascade service when the page consumes it). Nobody else watches in frankfurt, so every
  * remote join opens the pipe afresh: the first viewer of a region, the slow case.
  *
- * Each sample is, as in bench/join/firstFrame.ts: the prejoin prepares the session (waits for "ready"),
- * then the Join click (a capture-phase listener marks `bench:click`) → the client's
+ * Each sample is, as in bench/join/firstFrame.ts (the page steps are bench/join/joinPage.ts): the
+ * prejoin prepares the session (waits for "ready"), then the Join click (a capture-phase listener marks `bench:click`) → the client's
  * `meetview:first-frame` mark for the publisher's camera (requestVideoFrameCallback on the remote
  * <video>: the first remote frame decoded), both on the page's performance clock.
  *
@@ -23,10 +23,19 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { type EdgeProcess, Mesh, startEdges } from '../../regions/launcher';
 import { wanOrLoopback } from '../../regions/launcher/wan/netns';
 import { CHROMIUM, CHROMIUM_FLAGS, joinMeeting } from '../../test/support/browser';
+import {
+  identityOf,
+  leaveThroughUi,
+  markJoinClick,
+  marksAfterClick,
+  waitForFirstFrame,
+  waitForPreview,
+  waitForReady,
+} from '../join/joinPage';
 import { type CollectedSpan, OtlpCollector } from './OtlpCollector';
 
 const ROOM = 'bench-remote-first-frame';
@@ -80,14 +89,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function identityOf(page: Page): Promise<string> {
-  return page.evaluate(
-    () =>
-      (window as unknown as { __meetview: { session: { self: { identity: string } } } }).__meetview.session
-        .self.identity,
-  );
-}
-
 /**
  * One Chromium. The edges are on the regions' own addresses (http://10.X.Y.2:port) when the WAN runs:
  * not localhost, so the origins are declared secure, or the page would have no getUserMedia.
@@ -116,84 +117,17 @@ async function oneJoin(browser: Browser, kind: Kind, url: string, index: number,
   try {
     await page.goto(url);
     await page.getByTestId('prejoin-name').fill(`${kind} viewer ${index}`);
-    // The client holds the join until its camera preview plays: the device's cost, not measured.
-    await page.waitForFunction(
-      () => {
-        const v = document.querySelector<HTMLVideoElement>('.prejoin video');
-        return v !== null && v.readyState >= 2;
-      },
-      undefined,
-      { timeout: JOIN_TIMEOUT_MS },
-    );
-    await page.evaluate(() => {
-      document.addEventListener(
-        'click',
-        (e) => {
-          if ((e.target as Element | null)?.closest('[data-testid="prejoin-join"]'))
-            performance.mark('bench:click');
-        },
-        { capture: true, once: true },
-      );
-    });
-    // As a person would, wait until the prejoin says the session is prepared (token, socket, ICE/DTLS).
-    const ready = await page
-      .getByTestId('prejoin-ready')
-      .waitFor({ state: 'visible', timeout: READY_TIMEOUT_MS })
-      .then(() => true)
-      .catch(() => false);
+    await waitForPreview(page, JOIN_TIMEOUT_MS);
+    await markJoinClick(page);
+    const ready = await waitForReady(page, READY_TIMEOUT_MS);
     const loadavg1 = loadavg()[0]!;
     await page.getByTestId('prejoin-join').click();
-    let error: string | undefined;
-    try {
-      await page.waitForFunction(
-        (who) =>
-          performance.getEntriesByName('meetview:first-frame').some((m) => {
-            const d = (m as PerformanceMark).detail as { identity?: string; source?: string } | null;
-            return d?.identity === who && d.source === 'camera';
-          }),
-        publisher,
-        { timeout: JOIN_TIMEOUT_MS, polling: 20 },
-      );
-    } catch (e) {
-      error = `no first frame within ${JOIN_TIMEOUT_MS} ms: ${(e as Error).message.split('\n')[0]}`;
-    }
-    // No named helpers inside evaluate(): tsx's keepNames would wrap them in __name(), absent in the page.
-    const raw = await page.evaluate(
-      ({ who, names }) =>
-        Object.fromEntries(
-          names.map((name) => [
-            name,
-            performance.getEntriesByName(name).find((m) => {
-              if (name !== 'meetview:first-frame') return true;
-              const d = (m as PerformanceMark).detail as { identity?: string; source?: string } | null;
-              return d?.identity === who && d.source === 'camera';
-            })?.startTime ?? null,
-          ]),
-        ) as Record<string, number | null>,
-      {
-        who: publisher,
-        names: ['bench:click', ...PHASES.map((p) => `meetview:${p}`)],
-      },
-    );
-    const click = raw['bench:click'] ?? null;
-    if (click === null) throw new Error('the join click was not seen by the page');
+    const error = await waitForFirstFrame(page, publisher, JOIN_TIMEOUT_MS);
+    const { click, marks } = await marksAfterClick(page, publisher, PHASES);
     const timeOrigin = (await page.evaluate(() => performance.timeOrigin)) as number;
     const identity = await identityOf(page).catch(() => undefined);
-    const marks: Partial<Record<Phase, number>> = {};
-    for (const phase of PHASES) {
-      const t = raw[`meetview:${phase}`] ?? null;
-      if (t !== null) marks[phase] = t - click;
-    }
     const totalMs = error ? null : (marks['first-frame'] ?? null);
-    // Leave through the UI: closing the context alone would hold the participant for the resume grace.
-    await page
-      .getByTestId('btn-leave')
-      .click({ timeout: 2_000 })
-      .catch(() => undefined);
-    await page
-      .getByTestId('ended')
-      .waitFor({ timeout: 3_000 })
-      .catch(() => undefined);
+    await leaveThroughUi(page);
     const sample: Sample = { kind, index, totalMs, marks, ready, loadavg1, clickEpochMs: timeOrigin + click };
     if (identity) sample.identity = identity;
     if (error) sample.error = error;

@@ -18,6 +18,15 @@ import type { Page } from 'playwright-core';
 import type { EdgeProcess, Mesh } from '../../regions/launcher';
 import { joinMeeting, TestBrowser } from '../../test/support/browser';
 import { startMeshWithEdges } from '../../test/support/liveMesh';
+import {
+  identityOf,
+  leaveThroughUi,
+  markJoinClick,
+  marksAfterClick,
+  waitForFirstFrame,
+  waitForPreview,
+  waitForReady,
+} from './joinPage';
 
 const ROOM = 'bench-join';
 /**
@@ -122,14 +131,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function identityOf(page: Page): Promise<string> {
-  return page.evaluate(
-    () =>
-      (window as unknown as { __meetview: { session: { self: { identity: string } } } }).__meetview.session
-        .self.identity,
-  );
-}
-
 async function oneJoin(
   browser: TestBrowser,
   url: string,
@@ -143,37 +144,13 @@ async function oneJoin(
     await page.goto(url);
     await page.getByTestId('prejoin-name').fill(`Viewer ${index}`);
     const named = (await page.evaluate(() => performance.now())) as number;
-    // Wait for the camera preview: the client holds the join until its first capture, which is the
-    // device's cost, not the service's.
-    await page.waitForFunction(
-      () => {
-        const v = document.querySelector<HTMLVideoElement>('.prejoin video');
-        return v !== null && v.readyState >= 2;
-      },
-      undefined,
-      { timeout: JOIN_TIMEOUT_MS },
-    );
-    await page.evaluate(() => {
-      document.addEventListener(
-        'click',
-        (e) => {
-          if ((e.target as Element | null)?.closest('[data-testid="prejoin-join"]'))
-            performance.mark('bench:click');
-        },
-        { capture: true, once: true },
-      );
-    });
-    // A person looks at their preview for a while; the prejoin meanwhile prepares the session (token,
-    // socket, transports, ICE and DTLS) and says when it is ready. Wait for that, as the person would.
+    await waitForPreview(page, JOIN_TIMEOUT_MS);
+    await markJoinClick(page);
+    // A person looks at their preview for a while; the prejoin meanwhile prepares the session and says
+    // when it is ready. Wait for that, as the person would.
     let readyMs: number | null = null;
-    if (WAIT_READY) {
-      const shown = await page
-        .getByTestId('prejoin-ready')
-        .waitFor({ state: 'visible', timeout: READY_TIMEOUT_MS })
-        .then(() => true)
-        .catch(() => false);
-      if (shown) readyMs = ((await page.evaluate(() => performance.now())) as number) - named;
-    }
+    if (WAIT_READY && (await waitForReady(page, READY_TIMEOUT_MS)))
+      readyMs = ((await page.evaluate(() => performance.now())) as number) - named;
     const before = (await pubPage.evaluate(VIDEO_STATS)) as VideoStats;
     const cdp = args.profile ? await context.newCDPSession(page) : null;
     if (cdp) {
@@ -182,67 +159,21 @@ async function oneJoin(
       await cdp.send('Profiler.start');
     }
     await page.getByTestId('prejoin-join').click();
-    let error: string | undefined;
-    try {
-      await page.waitForFunction(
-        (who) =>
-          performance.getEntriesByName('meetview:first-frame').some((m) => {
-            const d = (m as PerformanceMark).detail as { identity?: string; source?: string } | null;
-            return d?.identity === who && d.source === 'camera';
-          }),
-        publisher,
-        { timeout: JOIN_TIMEOUT_MS, polling: 20 },
-      );
-    } catch (e) {
-      error = `no first frame within ${JOIN_TIMEOUT_MS} ms: ${(e as Error).message.split('\n')[0]}`;
-    }
+    const error = await waitForFirstFrame(page, publisher, JOIN_TIMEOUT_MS);
     if (cdp && args.profile) {
       const { profile } = await cdp.send('Profiler.stop');
       mkdirSync(args.profile, { recursive: true });
       writeFileSync(join(args.profile, `join-${index}.cpuprofile`), JSON.stringify(profile));
       await cdp.detach();
     }
-    // No named helpers inside evaluate(): tsx's keepNames would wrap them in __name(), absent in the page.
-    const raw = await page.evaluate(
-      ({ who, names }) =>
-        Object.fromEntries(
-          names.map((name) => [
-            name,
-            performance.getEntriesByName(name).find((m) => {
-              if (name !== 'meetview:first-frame') return true;
-              const d = (m as PerformanceMark).detail as { identity?: string; source?: string } | null;
-              return d?.identity === who && d.source === 'camera';
-            })?.startTime ?? null,
-          ]),
-        ) as Record<string, number | null>,
-      {
-        who: publisher,
-        names: ['bench:click', 'bench:recv-connected', ...PHASES.map((p) => `meetview:${p}`)],
-      },
-    );
+    const { marks } = await marksAfterClick(page, publisher, PHASES);
     const after = (await pubPage.evaluate(VIDEO_STATS)) as VideoStats;
     const pub = {
       requests: after.pliIn + after.firIn - before.pliIn - before.firIn,
       keyFrames: after.keyFramesEncoded - before.keyFramesEncoded,
     };
-    const click = raw['bench:click'] ?? null;
-    if (click === null) throw new Error('the join click was not seen by the page');
-    const marks: Partial<Record<Phase, number>> = {};
-    for (const phase of PHASES) {
-      const t = raw[`meetview:${phase}`] ?? raw[`bench:${phase}`] ?? null;
-      if (t !== null) marks[phase] = t - click;
-    }
     const totalMs = error ? null : (marks['first-frame'] ?? null);
-    // Leave through the UI, as a user would; closing the context alone would hold the participant for the
-    // server's resume grace period.
-    await page
-      .getByTestId('btn-leave')
-      .click({ timeout: 2_000 })
-      .catch(() => undefined);
-    await page
-      .getByTestId('ended')
-      .waitFor({ timeout: 3_000 })
-      .catch(() => undefined);
+    await leaveThroughUi(page);
     return { index, totalMs, marks, publisher: pub, readyMs, error };
   } finally {
     await context.close().catch(() => undefined);
