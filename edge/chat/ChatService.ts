@@ -18,7 +18,7 @@ export interface ChatSender {
 export interface ChatServiceOptions {
   region: string;
   node: string;
-  /** Partitions of the chat topic (to find a room's partition when rebuilding its history). */
+  /** Partitions of the chat topic: where a room's messages are produced and its history is rebuilt from. */
   partitions: number;
   /** Called for every new message of a room this edge hosts, in the room's order. */
   deliver: (room: string, message: SequencedMessage) => void;
@@ -61,7 +61,6 @@ export class ChatService {
   /** Sends waiting for their partition's next produce request. */
   readonly #queues = new Map<number, PendingSend[]>();
   readonly #flushing = new Set<number>();
-  #topicPartitions = 0;
   #closed = false;
 
   constructor(kafka: Kafka, redis: Cluster, opts: ChatServiceOptions) {
@@ -83,7 +82,6 @@ export class ChatService {
   /** Connects the producer and starts consuming; resolves once this edge's consumer has joined its group. */
   async start(): Promise<void> {
     await this.#producer.connect();
-    this.#topicPartitions = await this.#producer.partitionCount(CHAT_TOPIC);
     await this.#runConsumer();
     await this.#relay.start();
   }
@@ -259,8 +257,8 @@ export class ChatService {
 
   #produce(envelope: Envelope): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('chat service is closed'));
-    if (this.#topicPartitions === 0) return Promise.reject(new Error('chat service is not started'));
-    const partition = partitionForKey(CHAT_TOPIC, envelope.room, this.#topicPartitions);
+    // The partition the history rebuild reads the room from (#rebuild).
+    const partition = partitionForKey(CHAT_TOPIC, envelope.room, this.#opts.partitions);
     return new Promise((resolve, reject) => {
       let queue = this.#queues.get(partition);
       if (!queue) {

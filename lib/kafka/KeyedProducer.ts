@@ -66,8 +66,7 @@ export class KeyedProducer {
     this.#connected = true;
   }
 
-  /** The partitions of a topic (read once). */
-  async partitionCount(topic: string): Promise<number> {
+  async #partitionCount(topic: string): Promise<number> {
     let n = this.#partitions.get(topic);
     if (n === undefined) {
       const meta = await this.#admin.fetchTopicMetadata({ topics: [topic] });
@@ -85,7 +84,7 @@ export class KeyedProducer {
   async send(topic: string, messages: Message[]): Promise<RecordMetadata[]> {
     if (!this.#connected) throw new Error('KeyedProducer: connect() first');
     if (messages.length === 0) return [];
-    const count = await this.partitionCount(topic);
+    const count = await this.#partitionCount(topic);
     const byPartition = new Map<number, Message[]>();
     for (const message of messages) {
       if (message.key === null || message.key === undefined)
