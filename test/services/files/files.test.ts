@@ -18,7 +18,16 @@ import type { ChatMessageInfo } from '../../../proto/signaling/messages';
 import { type EdgeProcess, Mesh, startEdges } from '../../../regions/launcher';
 import { devToken } from '../../support/liveMesh';
 import { SignalingTestClient } from '../../support/SignalingTestClient';
-import { downloadHash, filesUnder, generated, regionEdgesEnv, S3_KEYS, upload, Versity } from './support';
+import {
+  downloadHash,
+  filesUnder,
+  generated,
+  opaqueBytes,
+  regionEdgesEnv,
+  S3_KEYS,
+  upload,
+  Versity,
+} from './support';
 
 // Two regions (seoul, frankfurt) with MirrorMaker 2 between them, one edge each; the whole suite runs
 // once on the filesystem store and once on Versity S3 Gateway (the S3 backend) on loopback.
@@ -126,7 +135,7 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
 
   it('uploads and downloads identical bytes, with safe headers, a Range slice, and one copy per content', async () => {
     const t = await token('ana');
-    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const data = opaqueBytes(3 * 1024 * 1024 + 17);
     const sha = createHash('sha256').update(data).digest('hex');
     const before = (await stored('seoul')).blobs.length;
     const up = await upload(seoul, t, '회의 자료.bin', data);
@@ -203,7 +212,7 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
 
   it('downloads in another region: identical bytes, fetched from the file’s region once, then local', async () => {
     const t = await token('dan');
-    const data = randomBytes(5 * 1024 * 1024);
+    const data = opaqueBytes(5 * 1024 * 1024);
     const sha = createHash('sha256').update(data).digest('hex');
     const up = await upload(seoul, t, 'slides.bin', data);
     expect(up.status).toBe(201);
@@ -223,7 +232,7 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
     expect(second.headers.get('x-meetview-served-from')).toBe('local');
 
     // The offer reached frankfurt's Redis through the mirrored file-offers topic as well.
-    const up2 = await upload(seoul, t, 'later.bin', randomBytes(1000));
+    const up2 = await upload(seoul, t, 'later.bin', opaqueBytes(1000));
     let listed = false;
     const until = Date.now() + 15_000;
     while (!listed && Date.now() < until) {
@@ -238,7 +247,7 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
 
   it('resumes an upload after a dropped connection, from the offset the edge has', async () => {
     const t = await token('rio');
-    const data = randomBytes(6 * 1024 * 1024 + 5);
+    const data = opaqueBytes(6 * 1024 * 1024 + 5);
     const sha = createHash('sha256').update(data).digest('hex');
     const auth = { authorization: `Bearer ${t}` };
     const created = await fetch(`${seoul}/api/files/uploads`, {
@@ -303,7 +312,7 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
 
   it('deletes for the uploader or an admin only, in every region', async () => {
     const t = await token('fay');
-    const data = randomBytes(200_000);
+    const data = opaqueBytes(200_000);
     const sha = createHash('sha256').update(data).digest('hex');
     const up = await upload(seoul, t, 'gone.bin', data);
     const id = up.body.file!.id;
