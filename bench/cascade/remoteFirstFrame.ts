@@ -36,6 +36,7 @@ import {
   waitForPreview,
   waitForReady,
 } from '../join/joinPage';
+import { percentile } from '../percentile';
 import { type CollectedSpan, OtlpCollector } from './OtlpCollector';
 
 const ROOM = 'bench-remote-first-frame';
@@ -83,11 +84,6 @@ const JOINS = Number(args.joins);
 const GAP_MS = Number(args['gap-ms']);
 if (!Number.isInteger(JOINS) || JOINS < 1 || JOINS > 100) throw new Error('--joins must be 1..100');
 if (!Number.isFinite(GAP_MS) || GAP_MS < 0) throw new Error('--gap-ms must be ≥ 0');
-
-/** Nearest rank: with 10 samples p50 is the 5th and p99 the 10th (the maximum). */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 /**
  * One Chromium. The edges are on the regions' own addresses (http://10.X.Y.2:port) when the WAN runs:

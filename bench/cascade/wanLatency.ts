@@ -24,6 +24,7 @@ import { PlainRtpEndpoint } from '../../edge/media/PlainRtpEndpoint';
 import { vp8RtpParameters } from '../../edge/media/rtpParameters';
 import { Mesh } from '../../regions/launcher';
 import { wanOrLoopback } from '../../regions/launcher/wan/netns';
+import { percentile } from '../percentile';
 import { CountingVp8Sender } from './CountingVp8Sender';
 import { type Arrival, LatencySink } from './LatencySink';
 import { WanEdge } from './WanEdge';
@@ -52,12 +53,6 @@ const PORT_BASE = 11000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => loadavg().map((x) => Number(x.toFixed(2)));
-
-/** Nearest rank. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 function summary(values: number[]) {
   const s = [...values].sort((a, b) => a - b);

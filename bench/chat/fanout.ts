@@ -16,12 +16,13 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { percentile, sortedCopy } from '../percentile';
 import { BenchMesh } from './BenchMesh';
 import type { ChatBenchClient } from './ChatBenchClient';
+import { CpuMeter } from './cpu';
 import { MeetviewClient } from './MeetviewClient';
 import { mapLimit, sleep, until } from './pool';
 import { SocketIoClient } from './SocketIoClient';
-import { CpuMeter, percentile, sortedCopy } from './stats';
 
 const { values: args } = parseArgs({
   options: {

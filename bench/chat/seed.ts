@@ -13,10 +13,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { percentile, sortedCopy } from '../percentile';
 import { BenchMesh } from './BenchMesh';
 import { MeetviewClient } from './MeetviewClient';
 import { mapLimit, sleep, until } from './pool';
-import { percentile, sortedCopy } from './stats';
 import { latencyCdfSvg } from './svg';
 
 const { values: args } = parseArgs({

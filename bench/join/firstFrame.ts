@@ -18,6 +18,7 @@ import type { Page } from 'playwright-core';
 import type { EdgeProcess, Mesh } from '../../regions/launcher';
 import { joinMeeting, TestBrowser } from '../../test/support/browser';
 import { startMeshWithEdges } from '../../test/support/liveMesh';
+import { percentile } from '../percentile';
 import {
   identityOf,
   leaveThroughUi,
@@ -125,11 +126,6 @@ const JOINS = Number(args.joins);
 const GAP_MS = Number(args['gap-ms']);
 if (!Number.isInteger(JOINS) || JOINS < 1 || JOINS > 200) throw new Error('--joins must be 1..200');
 if (!Number.isFinite(GAP_MS) || GAP_MS < 0) throw new Error('--gap-ms must be ≥ 0');
-
-/** Nearest-rank percentile: with 20 samples p50 is the 10th and p99 the 20th (the maximum). */
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 async function oneJoin(
   browser: TestBrowser,

@@ -1,16 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** The p-th percentile (0..100) of sorted values, nearest rank. */
-export function percentile(sorted: Float64Array | number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
-}
-
-export function sortedCopy(values: number[]): Float64Array {
-  return Float64Array.from(values).sort();
-}
-
 // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).
 const CLK_TCK = 100;
 
