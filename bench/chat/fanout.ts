@@ -6,6 +6,10 @@
  *
  *   npx tsx bench/chat/fanout.ts [--clients 200] [--room-size 10] [--rate 2] [--duration 20]
  *                                [--warmup 30] [--only meetview|socketio] [--port-base 23000] [--json out.json]
+ *                                [--threads 2]
+ *
+ * The clients run in --threads worker threads (LoadGenerator), so the load generator's own event loop is
+ * not what limits the measurement.
  *
  * Each system first carries the sweep's middle rate for --warmup seconds, unmeasured: the Node processes'
  * and the Kafka broker's JITs compile the hot paths before anything is measured.
@@ -18,11 +22,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { percentile, sortedCopy } from '../percentile';
 import { BenchMesh } from './BenchMesh';
-import type { ChatBenchClient } from './ChatBenchClient';
 import { CpuMeter } from './cpu';
-import { MeetviewClient } from './MeetviewClient';
-import { mapLimit, sleep, until } from './pool';
-import { SocketIoClient } from './SocketIoClient';
+import { LoadGenerator } from './LoadGenerator';
+import type { SystemName } from './loadProtocol';
+import { sleep } from './pool';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     'port-base': { type: 'string', default: '23000' },
     'cpu-prof': { type: 'string' },
     json: { type: 'string' },
+    threads: { type: 'string', default: '2' },
   },
 });
 const W = positive('clients', args.clients);
@@ -45,6 +49,8 @@ const R_MAX = Math.max(...RATES);
 const D = positive('duration', args.duration);
 const DRAIN_S = positive('drain', args.drain);
 const WARMUP_S = Number(args.warmup);
+const THREADS = positive('threads', args.threads);
+if (!Number.isInteger(THREADS)) fail(`--threads: a whole number, got "${args.threads}"`);
 if (!Number.isFinite(WARMUP_S) || WARMUP_S < 0) fail(`--warmup: seconds (0 for none), got "${args.warmup}"`);
 if (S < 2) fail('--room-size must be at least 2 (someone has to receive)');
 if (W % S !== 0) fail(`--clients (${W}) must be a multiple of --room-size (${S})`);
@@ -61,8 +67,9 @@ function fail(message: string): never {
 }
 
 interface System {
-  name: string;
-  connect(index: number, room: string, identity: string): Promise<ChatBenchClient>;
+  name: SystemName;
+  /** The two instances; member j of a room connects to urls[j mod 2]. */
+  urls: string[];
   cpu: Record<string, number[]>;
 }
 
@@ -82,87 +89,39 @@ interface Result {
 
 async function run(sys: System, R: number, seconds = D): Promise<Result> {
   const rooms = W / S;
-  const tag = `${sys.name}-${Date.now().toString(36)}`;
-  console.error(`[${sys.name}] connecting ${W} clients in ${rooms} rooms of ${S}`);
-  const clients = await mapLimit(W, 16, (i) => sys.connect(i, `${tag}-r${Math.floor(i / S)}`, `c${i}`));
+  console.error(`[${sys.name}] connecting ${W} clients in ${rooms} rooms of ${S} (${THREADS} load threads)`);
+  const load = await LoadGenerator.connect({
+    system: sys.name,
+    urls: sys.urls,
+    W,
+    S,
+    tag: `${sys.name}-${Date.now().toString(36)}`,
+    threads: THREADS,
+  });
   try {
-    // Warm-up: one message per room reaches all its members (Kafka consumer groups settled, sockets hot).
-    let warm = 0;
-    const latencies: number[] = [];
-    let delivered = 0;
-    let lastDelivery = 0;
-    clients.forEach((c, i) => {
-      c.onMessage = (text) => {
-        if (text.charCodeAt(0) === 119 /* w */) {
-          warm++;
-          return;
-        }
-        const [, from, , at] = text.split('|');
-        if (Number(from) === i) return;
-        const now = performance.now();
-        latencies.push(now - Number(at));
-        delivered++;
-        lastDelivery = now;
-      };
-    });
-    for (let r = 0; r < rooms; r++) void clients[r * S]!.send(`w|${r}`).catch(() => {});
-    if (!(await until(() => warm >= W, 90_000)))
-      throw new Error(`${sys.name}: warm-up messages reached ${warm} of ${W} members in 90 s`);
+    await load.warm();
     await sleep(500);
-
     const meter = new CpuMeter(sys.cpu);
-    const period = 1000 / R;
-    const next = clients.map((_, i) => (i / W) * period); // spread the phases over one period
-    const seq = clients.map(() => 0);
-    let sent = 0;
-    let acked = 0;
-    let failed = 0;
-    const acks: number[] = [];
-    const errors = new Map<string, number>();
     meter.start();
-    const t0 = performance.now();
-    const endAt = t0 + seconds * 1000;
-    await new Promise<void>((resolve) => {
-      const tick = () => {
-        const now = performance.now();
-        if (now >= endAt) return resolve();
-        for (let i = 0; i < W; i++) {
-          while (t0 + next[i]! <= now) {
-            next[i]! += period;
-            const at = performance.now();
-            sent++;
-            clients[i]!.send(`m|${i}|${seq[i]!++}|${at}`).then(
-              () => {
-                acked++;
-                acks.push(performance.now() - at);
-              },
-              (err: Error) => {
-                failed++;
-                errors.set(err.message, (errors.get(err.message) ?? 0) + 1);
-              },
-            );
-          }
-        }
-        setTimeout(tick, 2);
-      };
-      tick();
-    });
-    await until(() => acked + failed >= sent, DRAIN_S * 1000);
-    const expected = acked * (S - 1);
-    await until(() => delivered >= expected, DRAIN_S * 1000);
+    // Every thread starts on the same wall-clock schedule.
+    const t0 = performance.timeOrigin + performance.now() + 50;
+    await load.send(R, t0, seconds, DRAIN_S * 1000);
+    await sleep(100); // the threads' counters are posted every 50 ms
+    await load.drain(load.acked() * (S - 1), DRAIN_S * 1000);
     const cpu = meter.stop();
-    for (const [m, n] of errors) console.error(`[${sys.name}] ${n}× send failed: ${m}`);
-    const lat = sortedCopy(latencies);
-    const ack = sortedCopy(acks);
+    const r = await load.finish();
+    for (const [m, n] of r.errors) console.error(`[${sys.name}] ${n}× send failed: ${m}`);
+    const lat = sortedCopy(r.latencies.flatMap((a) => [...a]));
+    const ack = sortedCopy(r.acks.flatMap((a) => [...a]));
     return {
       system: sys.name,
       rate: R,
-      sent,
-      acked,
-      failedSends: failed,
-      expected,
-      delivered,
-      deliveredPerSec: delivered / ((lastDelivery - t0) / 1000),
+      sent: r.sent,
+      acked: r.acked,
+      failedSends: r.failed,
+      expected: r.acked * (S - 1),
+      delivered: r.delivered,
+      deliveredPerSec: r.delivered / ((r.lastDelivery - t0) / 1000),
       latencyMs: {
         p50: percentile(lat, 50),
         p90: percentile(lat, 90),
@@ -173,7 +132,7 @@ async function run(sys: System, R: number, seconds = D): Promise<Result> {
       cpu,
     };
   } finally {
-    for (const c of clients) c.close();
+    await load.close();
     await sleep(1000);
   }
 }
@@ -258,13 +217,13 @@ try {
   if (args.only !== 'socketio')
     systems.push({
       name: 'meetview',
-      connect: (i, room, id) => MeetviewClient.connect(edges[i % 2]!.url, room, id),
+      urls: edges.map((e) => e.url),
       cpu: { edges: edges.map((e) => e.process.pid!), redis: infra.redis, kafka: infra.kafka },
     });
   if (args.only !== 'meetview')
     systems.push({
       name: 'socketio',
-      connect: (i, room, id) => SocketIoClient.connect(peers[i % 2]!.url, room, id),
+      urls: peers.map((p) => p.url),
       cpu: { servers: peers.map((p) => p.process.pid!), redis: infra.redis, kafka: infra.kafka },
     });
   if (WARMUP_S > 0)
