@@ -303,8 +303,13 @@ export class ChatService {
   }: EachBatchPayload): Promise<void> {
     const byRoom = new Map<string, SequencedMessage[]>();
     for (const record of batch.messages) {
-      const message = this.#decode(record.value, Number(record.offset));
-      if (!message || !this.#opts.hosts(message.room) || this.#seen(message)) continue;
+      const decoded = this.#decode(record.value, Number(record.offset));
+      if (!decoded) continue;
+      const { message, originNode } = decoded;
+      // A room nobody here is in is kept by the edges that host it; a message this edge wrote is kept by it
+      // too, for the rooms that may have no host (a file offered before its sharer joined, the last "left").
+      if (!this.#opts.hosts(message.room) && originNode !== this.#opts.node) continue;
+      if (this.#seen(message)) continue;
       const list = byRoom.get(message.room);
       if (list) list.push(message);
       else byRoom.set(message.room, [message]);
@@ -331,7 +336,7 @@ export class ChatService {
     await heartbeat();
   }
 
-  #decode(value: Buffer | null, seq: number): SequencedMessage | undefined {
+  #decode(value: Buffer | null, seq: number): { message: SequencedMessage; originNode: string } | undefined {
     if (!value) return undefined;
     let env: Envelope;
     try {
@@ -362,7 +367,7 @@ export class ChatService {
           }
         : {}),
     };
-    return { ...info, seq };
+    return { message: { ...info, seq }, originNode: env.originNode };
   }
 
   // Drops a message this edge has already handled (a redelivery after a rebalance or restart).
@@ -405,7 +410,9 @@ export class ChatService {
                     const offset = Number(record.offset);
                     if (offset >= high) break;
                     const m =
-                      record.key?.toString() === room ? this.#decode(record.value, offset) : undefined;
+                      record.key?.toString() === room
+                        ? this.#decode(record.value, offset)?.message
+                        : undefined;
                     if (m) {
                       kept.push(m);
                       if (kept.length > HISTORY_CAP) kept.shift();

@@ -7,7 +7,7 @@ import type { ChatMessageInfo } from '../../../proto/signaling/messages';
 import { Mesh } from '../../../regions/launcher';
 import { startTestEdge, testTokens } from '../../support/edgeFixture';
 import { SignalingTestClient } from '../../support/SignalingTestClient';
-import { upload } from '../files/support';
+import { opaqueBytes, upload } from '../files/support';
 
 // Two regions (seoul, frankfurt) with MirrorMaker 2 both ways and one edge each. A room's chat from
 // either region reaches the other through the mirror and the receiving region's ChatRelay.
@@ -229,7 +229,7 @@ describe('chat across regions', () => {
   it('carries a file offer into the other region’s chat history', async () => {
     const room = 'xr-file';
     const { token } = await testTokens.mint({ room, identity: 'ivy', name: 'ivy' });
-    const data = randomBytes(64 * 1024);
+    const data = opaqueBytes(64 * 1024);
     const up = await upload(seoul.url, token, '보고서.bin', data);
     expect(up.status).toBe(201);
     const id = up.body.file!.id;

@@ -210,6 +210,36 @@ describe.each(['fs', 's3'] as const)('file sharing on the %s backend', (backend)
     }
   });
 
+  it('a file offered while nobody is in the room is in the history of whoever joins next', async () => {
+    // The room has a history (someone was in it), then nobody is: no edge hosts it when the offer is written.
+    const quiet = `${room}-quiet`;
+    const first = await SignalingTestClient.connect(
+      `${seoul.replace('http', 'ws')}/rtc?token=${await token('ines', quiet)}`,
+    );
+    await first.request('join', {});
+    await first.request('chat.send', { text: 'before the file' });
+    await first.request('leave', {});
+    first.close();
+    await new Promise((r) => setTimeout(r, 1000)); // the edge has closed the room and consumed the chat
+
+    const t = await token('joao', quiet);
+    const up = await upload(seoul, t, 'agenda.txt', Buffer.from('1. files\n'), { type: 'text/plain' });
+    expect(up.status).toBe(201);
+    await new Promise((r) => setTimeout(r, 1000)); // consumed while no one is in the room
+    const next = await SignalingTestClient.connect(`${seoul.replace('http', 'ws')}/rtc?token=${t}`);
+    try {
+      await next.request('join', {});
+      const { messages } = await next.request('chat.history', { limit: 100 });
+      expect(messages.map((m) => m.text)).toContain('before the file');
+      expect(
+        messages.find((m) => m.file?.id === up.body.file!.id),
+        'offer in the history',
+      ).toBeDefined();
+    } finally {
+      next.close();
+    }
+  });
+
   it('downloads in another region: identical bytes, fetched from the file’s region once, then local', async () => {
     const t = await token('dan');
     const data = opaqueBytes(5 * 1024 * 1024);
