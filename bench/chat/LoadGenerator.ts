@@ -2,16 +2,19 @@ import { Worker } from 'node:worker_threads';
 import type { FromWorker, LoadCounters, LoadWorkerData, SystemName, ToWorker } from './loadProtocol';
 import { sleep, until } from './pool';
 
+/** All threads' counters, and their samples in ms, sorted ascending. */
 export interface LoadResult extends LoadCounters {
-  latencies: Float64Array[];
-  acks: Float64Array[];
+  latencies: Float64Array;
+  acks: Float64Array;
   errors: Map<string, number>;
 }
+
+type ThreadResult = Extract<FromWorker, { type: 'result' }>;
 
 interface Thread {
   worker: Worker;
   status: (LoadCounters & { warm: number; sending: boolean }) | undefined;
-  result: LoadResult | undefined;
+  result: ThreadResult | undefined;
   failure: string | undefined;
   connected: boolean;
 }
@@ -86,16 +89,7 @@ export class LoadGenerator {
         thread.status = m;
         break;
       case 'result':
-        thread.result = {
-          sent: m.sent,
-          acked: m.acked,
-          failed: m.failed,
-          delivered: m.delivered,
-          lastDelivery: m.lastDelivery,
-          latencies: [m.latencies],
-          acks: [m.acks],
-          errors: new Map(m.errors),
-        };
+        thread.result = m;
         break;
     }
   }
@@ -139,28 +133,20 @@ export class LoadGenerator {
   async finish(): Promise<LoadResult> {
     this.#post({ type: 'finish' });
     await this.#wait(() => this.#threads.every((t) => t.result), 30_000, 'results collected');
-    const out: LoadResult = {
-      sent: 0,
-      acked: 0,
-      failed: 0,
-      delivered: 0,
-      lastDelivery: 0,
-      latencies: [],
-      acks: [],
-      errors: new Map(),
+    const results = this.#threads.map((t) => t.result!);
+    const total = (f: (r: ThreadResult) => number) => results.reduce((n, r) => n + f(r), 0);
+    const errors = new Map<string, number>();
+    for (const r of results) for (const [m, n] of r.errors) errors.set(m, (errors.get(m) ?? 0) + n);
+    return {
+      sent: total((r) => r.sent),
+      acked: total((r) => r.acked),
+      failed: total((r) => r.failed),
+      delivered: total((r) => r.delivered),
+      lastDelivery: Math.max(0, ...results.map((r) => r.lastDelivery)),
+      latencies: sortedConcat(results.map((r) => r.latencies)),
+      acks: sortedConcat(results.map((r) => r.acks)),
+      errors,
     };
-    for (const { result } of this.#threads) {
-      const r = result!;
-      out.sent += r.sent;
-      out.acked += r.acked;
-      out.failed += r.failed;
-      out.delivered += r.delivered;
-      out.lastDelivery = Math.max(out.lastDelivery, r.lastDelivery);
-      out.latencies.push(...r.latencies);
-      out.acks.push(...r.acks);
-      for (const [m, n] of r.errors) out.errors.set(m, (out.errors.get(m) ?? 0) + n);
-    }
-    return out;
   }
 
   async close(): Promise<void> {
@@ -183,4 +169,15 @@ export class LoadGenerator {
     if (failure) throw new Error(failure);
     if (!ok) throw new Error(`load generator: timed out after ${ms / 1000} s waiting until ${what}`);
   }
+}
+
+/** The threads' samples as one array, sorted ascending (a Float64Array sorts numerically). */
+function sortedConcat(parts: Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out.sort();
 }

@@ -20,7 +20,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { percentile, sortedCopy } from '../percentile';
+import { percentile } from '../percentile';
 import { BenchMesh } from './BenchMesh';
 import { CpuMeter } from './cpu';
 import { LoadGenerator } from './LoadGenerator';
@@ -111,8 +111,7 @@ async function run(sys: System, R: number, seconds = D): Promise<Result> {
     const cpu = meter.stop();
     const r = await load.finish();
     for (const [m, n] of r.errors) console.error(`[${sys.name}] ${n}× send failed: ${m}`);
-    const lat = sortedCopy(r.latencies.flatMap((a) => [...a]));
-    const ack = sortedCopy(r.acks.flatMap((a) => [...a]));
+    const { latencies: lat, acks: ack } = r;
     return {
       system: sys.name,
       rate: R,
