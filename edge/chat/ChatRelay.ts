@@ -13,6 +13,12 @@ export interface ChatRelayOptions {
 export const RELAY_GROUP = 'meetview-chat-relay';
 
 /**
+ * Header of a relayed record: the node that wrote the copy here. That edge keeps the message in the
+ * room's history even when nobody is in the room on it, as an edge does with the messages it wrote itself.
+ */
+export const RELAYED_BY_HEADER = 'meetview-relayed-by';
+
+/**
  * Brings other regions' chat into this region's own `chat` topic, so that a room's messages from every
  * region share one partition here: one order per room that every edge of the region delivers and caches
  * alike, and one log to rebuild the history from.
@@ -20,7 +26,8 @@ export const RELAY_GROUP = 'meetview-chat-relay';
  * MirrorMaker 2 copies region S's `chat` here as `S.chat`. The relay takes from it only the records that
  * S's own edges wrote (envelope origin S): the others are copies S relayed from elsewhere, which reach
  * this region through their own origin's mirror. That also keeps a record from travelling back to where
- * it came from. The record is written unchanged (same envelope id, key, timestamp); offsets are committed
+ * it came from. The record is written unchanged (same envelope id, key, timestamp; a header names the
+ * relaying node, see RELAYED_BY_HEADER); offsets are committed
  * after Kafka has the copy, so a crash re-sends at most the last batch, and those copies are dropped by
  * envelope id like any other duplicate. The source's order is kept: one send per batch of one partition.
  */
@@ -121,7 +128,12 @@ export class ChatRelay {
         continue;
       }
       if (origin !== source) continue;
-      copies.push({ key: record.key, value: record.value, timestamp: record.timestamp });
+      copies.push({
+        key: record.key,
+        value: record.value,
+        timestamp: record.timestamp,
+        headers: { [RELAYED_BY_HEADER]: this.#opts.node },
+      });
     }
     // Throwing here leaves the batch uncommitted: kafkajs fetches it again and it is sent again.
     await this.#producer.send(CHAT_TOPIC, copies);

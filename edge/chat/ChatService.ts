@@ -7,7 +7,7 @@ import { ChatKind, type ChatMessage, Envelope } from '../../proto/gen/meetview/e
 import { ErrorCode, SignalingError } from '../../proto/signaling/errors';
 import type { ChatMessageInfo, FileOfferInfo } from '../../proto/signaling/messages';
 import { ChatHistory, HISTORY_CAP, type SequencedMessage } from './ChatHistory';
-import { ChatRelay } from './ChatRelay';
+import { ChatRelay, RELAYED_BY_HEADER } from './ChatRelay';
 import { checkChatText } from './chatText';
 
 export interface ChatSender {
@@ -306,9 +306,11 @@ export class ChatService {
       const decoded = this.#decode(record.value, Number(record.offset));
       if (!decoded) continue;
       const { message, originNode } = decoded;
-      // A room nobody here is in is kept by the edges that host it; a message this edge wrote is kept by it
-      // too, for the rooms that may have no host (a file offered before its sharer joined, the last "left").
-      if (!this.#opts.hosts(message.room) && originNode !== this.#opts.node) continue;
+      // A room nobody here is in is kept by the edges that host it; a message this edge wrote into the log
+      // (its own, or one it relayed from another region) is kept by it too, for the rooms that may have no
+      // host in the region (a file offered before its sharer joined, the last "left", a remote message).
+      const writer = record.headers?.[RELAYED_BY_HEADER]?.toString() ?? originNode;
+      if (!this.#opts.hosts(message.room) && writer !== this.#opts.node) continue;
       if (this.#seen(message)) continue;
       const list = byRoom.get(message.room);
       if (list) list.push(message);

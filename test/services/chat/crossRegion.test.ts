@@ -226,6 +226,25 @@ describe('chat across regions', () => {
     expectOnceInOrder(hana, expected);
   });
 
+  it('keeps a message from the other region in the history while nobody is in the room here', async () => {
+    const room = 'xr-away';
+    // Frankfurt has this room's history (built by kai's join), then nobody in the room.
+    const kai = await member(room, 'kai', frankfurt);
+    await kai.client.request('leave', {});
+    await until(() => frankfurt.manager.get(room) === undefined, 10_000, 'frankfurt to close the room');
+    const lia = await member(room, 'lia', seoul);
+    const { messageId } = await lia.client.request('chat.send', { text: 'while you were away' });
+    // The relayed copy is in frankfurt's log, and frankfurt's edge has consumed it (no host there).
+    const deadline = Date.now() + 30_000;
+    while (!(await idsInChatTopic('frankfurt')).has(messageId)) {
+      if (Date.now() > deadline) throw new Error('the message never reached frankfurt’s chat topic');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const mo = await member(room, 'mo', frankfurt);
+    expect(userTexts(mo)).toEqual(['while you were away']);
+  });
+
   it('carries a file offer into the other region’s chat history', async () => {
     const room = 'xr-file';
     const { token } = await testTokens.mint({ room, identity: 'ivy', name: 'ivy' });
