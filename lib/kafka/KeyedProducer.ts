@@ -3,7 +3,6 @@ import {
   type Kafka,
   type Message,
   Partitioners,
-  type PartitionMetadata,
   type Producer,
   type RecordMetadata,
 } from 'kafkajs';
@@ -16,22 +15,36 @@ const defaultPartitioner = Partitioners.DefaultPartitioner();
  * partitions: where a room's records go, and so where its history is read back from.
  */
 export function partitionForKey(topic: string, key: string | Buffer, partitions: number): number {
-  let partitionMetadata = metadataByCount.get(partitions);
-  if (!partitionMetadata) {
-    partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      replicas: [],
-      isr: [],
-      partitionErrorCode: 0,
-    }));
-    metadataByCount.set(partitions, partitionMetadata);
+  let byKey = partitionsByCount.get(partitions);
+  if (!byKey) {
+    byKey = new Map();
+    partitionsByCount.set(partitions, byKey);
   }
-  return defaultPartitioner({ topic, partitionMetadata, message: { key, value: null } });
+  const name = typeof key === 'string' ? key : undefined;
+  const known = name === undefined ? undefined : byKey.get(name);
+  if (known !== undefined) return known;
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [],
+    isr: [],
+    partitionErrorCode: 0,
+  }));
+  const partition = defaultPartitioner({ topic, partitionMetadata, message: { key, value: null } });
+  if (name !== undefined) {
+    if (byKey.size >= KEYS_REMEMBERED) byKey.clear();
+    byKey.set(name, partition);
+  }
+  return partition;
 }
 
-/** The partitioner only reads the ids: one list per partition count (this runs for every chat send). */
-const metadataByCount = new Map<number, PartitionMetadata[]>();
+/**
+ * Partitions of the keys seen lately, per partition count: this runs for every chat send, and kafkajs'
+ * murmur2 does 64-bit arithmetic in objects (a few dozen allocations per key). Forgotten all at once
+ * when full: a miss only costs one hash.
+ */
+const partitionsByCount = new Map<number, Map<string, number>>();
+const KEYS_REMEMBERED = 100_000;
 
 /**
  * The project's way to produce: idempotent, acks=all, keyed by room, one kafkajs `send()` per partition.
