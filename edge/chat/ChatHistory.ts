@@ -10,15 +10,28 @@ export interface SequencedMessage extends ChatMessageInfo {
 /** Messages kept per room in Redis for a fast join; older ones stay in Kafka. */
 export const HISTORY_CAP = 200;
 
-// KEYS: order (zset id → seq), bodies (hash id → json), built marker. ARGV: cap, then (seq, id, json)…
+// KEYS: order (zset id → seq), bodies (hash id → json), built marker. ARGV: cap, witness id and seq, then
+// (seq, id, json)…
 // A message id already kept is not added again, whatever its seq: a copy of one message may come back
 // at another offset (a relay or MirrorMaker 2 retrying), and the first position wins.
+// The witness is the last message the appending edge put here before ('' if none): when it is gone, and not
+// because the cap trimmed it (the oldest kept is older), Redis lost (part of) this history, and the marker
+// is removed so that the next read rebuilds it from Kafka. The marker is set only by the append that
+// creates the history (a new room); a history without it had a loss and waits for the rebuild.
+// Returns 1 when a loss was found.
 const APPEND_LUA = `
-local added = 0
-for i = 2, #ARGV, 3 do
+local lost = 0
+if ARGV[2] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if #oldest == 0 or tonumber(oldest[2]) <= tonumber(ARGV[3]) then
+    lost = 1
+    redis.call('DEL', KEYS[3])
+  end
+end
+local new = redis.call('EXISTS', KEYS[1]) == 0
+for i = 4, #ARGV, 3 do
   if redis.call('ZADD', KEYS[1], 'NX', ARGV[i], ARGV[i + 1]) == 1 then
     redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
-    added = added + 1
   end
 end
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
@@ -27,8 +40,8 @@ if over > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
   redis.call('HDEL', KEYS[2], unpack(old))
 end
-redis.call('SET', KEYS[3], '1', 'NX')
-return added
+if new and lost == 0 then redis.call('SET', KEYS[3], '1', 'NX') end
+return lost
 `;
 
 // KEYS: order, bodies, built marker. ARGV: the id to read after ('' for none), limit. Returns false when
@@ -83,16 +96,26 @@ export class ChatHistory {
     this.#read = commands.meetviewChatRead.bind(redis);
   }
 
-  async append(room: string, messages: readonly SequencedMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    const args: (string | number)[] = [HISTORY_CAP];
+  /**
+   * Adds messages (kept once per id, capped). `witness`: the last message this caller appended to the room
+   * before, so that a history Redis lost since is found out (it is then rebuilt at the next read).
+   * Resolves true when it was.
+   */
+  async append(
+    room: string,
+    messages: readonly SequencedMessage[],
+    witness?: { messageId: string; seq: number },
+  ): Promise<boolean> {
+    if (messages.length === 0) return false;
+    const args: (string | number)[] = [HISTORY_CAP, witness?.messageId ?? '', witness?.seq ?? -1];
     for (const m of messages) args.push(m.seq, m.messageId, JSON.stringify(m));
-    await this.#append(
+    const lost = await this.#append(
       roomKey(room, 'chat'),
       roomKey(room, 'chat', 'bodies'),
       roomKey(room, 'chat', 'built'),
       ...args,
     );
+    return lost === 1;
   }
 
   /** Whether the room's history exists in Redis (false after a loss, or for a room never seen). */

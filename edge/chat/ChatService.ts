@@ -58,6 +58,11 @@ export class ChatService {
   readonly #rebuilding = new Map<string, Promise<void>>();
   /** The history append in flight per room (delivered messages not yet in Redis). */
   readonly #appending = new Map<string, Promise<void>>();
+  /**
+   * Per hosted room: the last message this edge appended to its history (it appends every message of a room
+   * it hosts); the next append checks it is still there, so a history Redis lost is rebuilt (ChatHistory).
+   */
+  readonly #witnesses = new Map<string, { messageId: string; seq: number }>();
   /** Sends waiting for their partition's next produce request. */
   readonly #queues = new Map<number, PendingSend[]>();
   readonly #flushing = new Set<number>();
@@ -234,6 +239,12 @@ export class ChatService {
     await pending;
   }
 
+  /** The room is no longer hosted here: what was kept to deliver it (and witness its history) goes. */
+  release(room: string): void {
+    this.#recentIds.delete(room);
+    this.#witnesses.delete(room);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -301,36 +312,57 @@ export class ChatService {
     resolveOffset,
     commitOffsetsIfNecessary,
   }: EachBatchPayload): Promise<void> {
-    const byRoom = new Map<string, SequencedMessage[]>();
+    const byRoom = new Map<string, { hosted: boolean; messages: SequencedMessage[] }>();
     for (const record of batch.messages) {
       const decoded = this.#decode(record.value, Number(record.offset));
       if (!decoded) continue;
       const { message, originNode } = decoded;
-      // A room nobody here is in is kept by the edges that host it; a message this edge wrote into the log
-      // (its own, or one it relayed from another region) is kept by it too, for the rooms that may have no
-      // host in the region (a file offered before its sharer joined, the last "left", a remote message).
-      const writer = record.headers?.[RELAYED_BY_HEADER]?.toString() ?? originNode;
-      if (!this.#opts.hosts(message.room) && writer !== this.#opts.node) continue;
-      if (this.#seen(message)) continue;
-      const list = byRoom.get(message.room);
-      if (list) list.push(message);
-      else byRoom.set(message.room, [message]);
+      let entry = byRoom.get(message.room);
+      if (!entry) {
+        entry = { hosted: this.#opts.hosts(message.room), messages: [] };
+        byRoom.set(message.room, entry);
+      }
+      if (entry.hosted) {
+        if (this.#seen(message)) continue;
+      } else {
+        // A room nobody here is in is kept by the edges that host it; a message this edge wrote into the
+        // log (its own, or one it relayed from another region) is kept by it too, for the rooms that may
+        // have no host in the region (a file offered before its sharer joined, the last "left", a remote
+        // message). Such an edge neither delivers nor appends the whole room: it has nothing to remember.
+        this.release(message.room);
+        const writer = record.headers?.[RELAYED_BY_HEADER]?.toString() ?? originNode;
+        if (writer !== this.#opts.node) continue;
+      }
+      entry.messages.push(message);
     }
     // Deliver at once and cache alongside. A participant who joins here meanwhile either is in the room
     // already (and gets the message live) or reads the history after this append (recent() waits for it),
     // so no message falls between the two.
-    const appends = [...byRoom].map(([room, messages]) => {
-      const previous = this.#appending.get(room);
-      const append = (previous ?? Promise.resolve())
-        .then(() => this.#history.append(room, messages))
+    const appends: Promise<void>[] = [];
+    for (const [room, { hosted, messages }] of byRoom) {
+      if (messages.length === 0) continue;
+      const last = messages.at(-1)!;
+      const append = (this.#appending.get(room) ?? Promise.resolve())
+        .then(async () => {
+          const lost = await this.#history.append(
+            room,
+            messages,
+            hosted ? this.#witnesses.get(room) : undefined,
+          );
+          if (lost)
+            console.error(`[chat] Redis lost history of ${room}; it is rebuilt from Kafka at the next read`);
+        })
         .catch((err: Error) => console.error(`[chat] history append for ${room} failed: ${err.message}`))
         .finally(() => {
+          // Also after a failed append: if those messages are not in Redis, the next append finds it out.
+          if (hosted && this.#opts.hosts(room))
+            this.#witnesses.set(room, { messageId: last.messageId, seq: last.seq });
           if (this.#appending.get(room) === append) this.#appending.delete(room);
         });
       this.#appending.set(room, append);
       for (const m of messages) this.#opts.deliver(room, m);
-      return append;
-    });
+      appends.push(append);
+    }
     // The batch's offsets are committed only once its messages are in the history.
     await Promise.all(appends);
     resolveOffset(batch.lastOffset());

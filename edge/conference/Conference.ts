@@ -38,6 +38,8 @@ export interface ChatPort {
   ): Promise<{ messageId: string; ts: number }>;
   system(room: string, about: { identity: string; name: string }, text: string): Promise<string>;
   recent(room: string, afterMessageId: string | undefined, limit?: number): Promise<SequencedMessage[]>;
+  /** The room closed here: nothing more is delivered to it from this edge. */
+  release(room: string): void;
 }
 
 export interface ConferenceOptions {
@@ -539,6 +541,7 @@ export class Conference extends TypedEmitter<ConferenceEvents> {
     for (const hold of [...this.#holds.values()]) this.#release(hold);
     if (!this.#media.closed) this.#media.close();
     this.#opts.events.closed(this.name, reason);
+    this.#opts.chat.release(this.name);
     for (const identity of identities)
       void this.#directory.removeParticipant(this.name, identity, []).catch(() => undefined);
     this.safeEmit('close', reason);

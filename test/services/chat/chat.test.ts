@@ -118,6 +118,26 @@ function expectExactlyOnceInOrder(m: Member, acks: { identity: string; text: str
   }
 }
 
+/** Waits until every member has `text` live and its edge has appended it (chat.history waits for that). */
+async function appended(members: Member[], text: string): Promise<void> {
+  await until(() => members.every((m) => userTexts(m).includes(text)), 10_000, `"${text}" everywhere`);
+  for (const m of members) await m.client.request('chat.history', {});
+}
+
+async function historyTexts(m: Member): Promise<string[]> {
+  const { messages } = await m.client.request('chat.history', {});
+  return (messages as Chat[]).filter((x) => x.kind !== 'system').map((x) => x.text);
+}
+
+async function withRedis<T>(use: (redis: ReturnType<typeof createRedisCluster>) => Promise<T>): Promise<T> {
+  const redis = createRedisCluster(mesh.info.regions.seoul!.redis!.nodes);
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 beforeAll(async () => {
   mesh = await Mesh.start({
     name: 'test-chat',
@@ -273,6 +293,38 @@ describe('chat through Kafka', () => {
     }
     const b = await member(room, 'b', edges[1]!);
     expect(userTexts(b)).toEqual(['kept 0', 'kept 1', 'kept 2', 'kept 3', 'kept 4']);
+  });
+
+  it('rebuilds a history Redis lost while the room goes on: the next message does not hide the loss', async () => {
+    const room = 'lost-live';
+    const a = await member(room, 'a', edges[0]!);
+    const b = await member(room, 'b', edges[1]!);
+    for (let i = 0; i < 3; i++) await a.client.request('chat.send', { text: `before ${i}` });
+    await appended([a, b], 'before 2');
+    await withRedis((redis) =>
+      redis.del(roomKey(room, 'chat'), roomKey(room, 'chat', 'bodies'), roomKey(room, 'chat', 'built')),
+    );
+    await a.client.request('chat.send', { text: 'after' });
+    await appended([a, b], 'after');
+    const expected = ['before 0', 'before 1', 'before 2', 'after'];
+    expect(await historyTexts(b)).toEqual(expected);
+    expect(userTexts(await member(room, 'late', edges[0]!))).toEqual(expected);
+  });
+
+  it('rebuilds a history whose newest messages Redis lost (writes a failover did not replicate)', async () => {
+    const room = 'lost-tail';
+    const a = await member(room, 'a', edges[0]!);
+    const b = await member(room, 'b', edges[1]!);
+    for (let i = 0; i < 3; i++) await a.client.request('chat.send', { text: `before ${i}` });
+    await appended([a, b], 'before 2');
+    const newest = b.received.find((m) => m.text === 'before 2')!.messageId;
+    await withRedis(async (redis) => {
+      await redis.zrem(roomKey(room, 'chat'), newest);
+      await redis.hdel(roomKey(room, 'chat', 'bodies'), newest);
+    });
+    await a.client.request('chat.send', { text: 'after' });
+    await appended([a, b], 'after');
+    expect(await historyTexts(a)).toEqual(['before 0', 'before 1', 'before 2', 'after']);
   });
 
   it('refuses bad chat input with a clear error and affects nobody else', async () => {
