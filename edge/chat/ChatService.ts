@@ -42,8 +42,8 @@ const COMMIT_INTERVAL_MS = 1000;
  * Chat through Kafka: a send is produced to the region's chat topic (keyed by room, idempotent
  * producer, acks=all) and acknowledged once Kafka has it; every edge consumes the topic (its own
  * consumer group) and delivers each message to the participants it hosts, in the partition's order,
- * after caching it in the room's Redis history. Sends made while a partition's request is in flight share
- * its next request.
+ * caching it in the room's Redis history alongside. Sends made while a partition's request is in flight
+ * share its next request. See README.md for the path of one message and the known limits.
  * Other regions' messages enter the same topic through the ChatRelay, so a room has one order here.
  */
 export class ChatService {
