@@ -1,18 +1,16 @@
-import { Partitioners } from 'kafkajs';
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { partitionForKey } from './KeyedProducer';
 
-// The reference: what kafkajs' own producer computes for a keyed record (no partition given).
+// The reference: what kafkajs' own producer computes for a keyed record (no partition given); its
+// partitioner reads only how many partitions there are and which have a leader.
 function kafkajsPartition(key: string | Buffer, partitions: number): number {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    replicas: [],
-    isr: [],
-    partitionErrorCode: 0,
-  }));
-  return partitioner({ topic: 'chat', partitionMetadata, message: { key, value: null } });
+  const partitionMetadata = [...Array(partitions).keys()].map((id) => ({ partitionId: id, leader: 1 }));
+  return Partitioners.DefaultPartitioner()({
+    topic: 'chat',
+    partitionMetadata: partitionMetadata as PartitionMetadata[],
+    message: { key, value: null },
+  });
 }
 
 describe('partitionForKey', () => {

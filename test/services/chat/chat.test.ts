@@ -118,6 +118,17 @@ function expectExactlyOnceInOrder(m: Member, acks: { identity: string; text: str
   }
 }
 
+const BEFORE = ['before 0', 'before 1', 'before 2'];
+
+/** A room with `a` on one edge and `b` on the other, and BEFORE in its history on both edges. */
+async function roomWithHistory(room: string): Promise<[Member, Member]> {
+  const a = await member(room, 'a', edges[0]!);
+  const b = await member(room, 'b', edges[1]!);
+  for (const text of BEFORE) await a.client.request('chat.send', { text });
+  await appended([a, b], BEFORE.at(-1)!);
+  return [a, b];
+}
+
 /** Waits until every member has `text` live and its edge has appended it (chat.history waits for that). */
 async function appended(members: Member[], text: string): Promise<void> {
   await until(() => members.every((m) => userTexts(m).includes(text)), 10_000, `"${text}" everywhere`);
@@ -285,38 +296,29 @@ describe('chat through Kafka', () => {
     await until(() => userTexts(a).length >= 5, 10_000, 'the messages');
     a.client.drop();
     await new Promise((r) => setTimeout(r, 100));
-    const redis = createRedisCluster(mesh.info.regions.seoul!.redis!.nodes);
-    try {
-      await redis.del(roomKey(room, 'chat'), roomKey(room, 'chat', 'bodies'), roomKey(room, 'chat', 'built'));
-    } finally {
-      redis.disconnect();
-    }
+    await withRedis((redis) =>
+      redis.del(roomKey(room, 'chat'), roomKey(room, 'chat', 'bodies'), roomKey(room, 'chat', 'built')),
+    );
     const b = await member(room, 'b', edges[1]!);
     expect(userTexts(b)).toEqual(['kept 0', 'kept 1', 'kept 2', 'kept 3', 'kept 4']);
   });
 
   it('rebuilds a history Redis lost while the room goes on: the next message does not hide the loss', async () => {
     const room = 'lost-live';
-    const a = await member(room, 'a', edges[0]!);
-    const b = await member(room, 'b', edges[1]!);
-    for (let i = 0; i < 3; i++) await a.client.request('chat.send', { text: `before ${i}` });
-    await appended([a, b], 'before 2');
+    const [a, b] = await roomWithHistory(room);
     await withRedis((redis) =>
       redis.del(roomKey(room, 'chat'), roomKey(room, 'chat', 'bodies'), roomKey(room, 'chat', 'built')),
     );
     await a.client.request('chat.send', { text: 'after' });
     await appended([a, b], 'after');
-    const expected = ['before 0', 'before 1', 'before 2', 'after'];
+    const expected = [...BEFORE, 'after'];
     expect(await historyTexts(b)).toEqual(expected);
     expect(userTexts(await member(room, 'late', edges[0]!))).toEqual(expected);
   });
 
   it('rebuilds a history whose newest messages Redis lost (writes a failover did not replicate)', async () => {
     const room = 'lost-tail';
-    const a = await member(room, 'a', edges[0]!);
-    const b = await member(room, 'b', edges[1]!);
-    for (let i = 0; i < 3; i++) await a.client.request('chat.send', { text: `before ${i}` });
-    await appended([a, b], 'before 2');
+    const [a, b] = await roomWithHistory(room);
     const newest = b.received.find((m) => m.text === 'before 2')!.messageId;
     await withRedis(async (redis) => {
       await redis.zrem(roomKey(room, 'chat'), newest);
@@ -324,7 +326,7 @@ describe('chat through Kafka', () => {
     });
     await a.client.request('chat.send', { text: 'after' });
     await appended([a, b], 'after');
-    expect(await historyTexts(a)).toEqual(['before 0', 'before 1', 'before 2', 'after']);
+    expect(await historyTexts(a)).toEqual([...BEFORE, 'after']);
   });
 
   it('refuses bad chat input with a clear error and affects nobody else', async () => {
