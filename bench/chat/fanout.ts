@@ -12,7 +12,8 @@
  * not what limits the measurement.
  *
  * Each system first carries the sweep's middle rate for --warmup seconds, unmeasured: the Node processes'
- * and the Kafka broker's JITs compile the hot paths before anything is measured.
+ * and the Kafka broker's JITs compile the hot paths before anything is measured. Every run (warm-up or
+ * measured) starts once the servers of both systems are back to their idle CPU use (settle()).
  * `--rate 2,5,10` sweeps: both systems at each rate, then a summary: each one's peak (the most it delivered
  * per second at any rate, however late) and its capacity within p99 bounds (the most it delivered per second
  * at a rate where it delivered everything with p99 under the bound), and the ratios.
@@ -22,7 +23,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { percentile } from '../percentile';
 import { BenchMesh } from './BenchMesh';
-import { CpuMeter } from './cpu';
+import { CpuMeter, cpuSeconds } from './cpu';
 import { LoadGenerator } from './LoadGenerator';
 import type { SystemName } from './loadProtocol';
 import { sleep } from './pool';
@@ -48,6 +49,9 @@ const RATES = (args.rate ?? '2').split(',').map((r) => positive('rate', r));
 const R_MAX = Math.max(...RATES);
 const D = positive('duration', args.duration);
 const DRAIN_S = positive('drain', args.drain);
+/** A run starts once the servers use at most this many % of a core above their idle use (or after 60 s). */
+const SETTLE_MARGIN = 15;
+const SETTLE_MAX_MS = 60_000;
 const WARMUP_S = Number(args.warmup);
 const THREADS = positive('threads', args.threads);
 if (!Number.isInteger(THREADS)) fail(`--threads: a whole number, got "${args.threads}"`);
@@ -87,7 +91,30 @@ interface Result {
   cpu: Record<string, number>;
 }
 
+/**
+ * Waits until the servers of both systems and the infrastructure are back to their idle CPU use: an
+ * overloaded run leaves a backlog (the peer's Redis pub/sub, a system's "left" messages) that would
+ * otherwise be worked off during the next system's measurement.
+ */
+async function settle(servers: number[], idlePercent: number): Promise<void> {
+  const started = performance.now();
+  for (;;) {
+    const before = cpuSeconds(servers);
+    await sleep(1000);
+    const busy = 100 * (cpuSeconds(servers) - before);
+    if (busy <= idlePercent + SETTLE_MARGIN) break;
+    if (performance.now() - started > SETTLE_MAX_MS) {
+      console.error(`[settle] servers still at ${busy.toFixed(0)}% of a core after 60 s; measuring anyway`);
+      return;
+    }
+  }
+  const waited = (performance.now() - started) / 1000;
+  if (waited > 1.5)
+    console.error(`[settle] the servers were busy for ${waited.toFixed(0)} s before this run`);
+}
+
 async function run(sys: System, R: number, seconds = D): Promise<Result> {
+  await settle(serverPids, idlePercent);
   const rooms = W / S;
   console.error(`[${sys.name}] connecting ${W} clients in ${rooms} rooms of ${S} (${THREADS} load threads)`);
   const load = await LoadGenerator.connect({
@@ -208,10 +235,23 @@ const stopOnSignal = () => void bench.close().then(() => process.exit(130));
 process.once('SIGINT', stopOnSignal);
 process.once('SIGTERM', stopOnSignal);
 const results: Result[] = [];
+/** Every server process (edges, peers, Redis, Kafka) and their CPU use when idle, for settle(). */
+let serverPids: number[] = [];
+let idlePercent = 0;
 try {
   const infra = bench.infraPids();
   const edges = bench.edges;
   const peers = bench.peers;
+  serverPids = [
+    ...edges.map((e) => e.process.pid!),
+    ...peers.map((p) => p.process.pid!),
+    ...infra.redis,
+    ...infra.kafka,
+  ];
+  const before = cpuSeconds(serverPids);
+  await sleep(3000);
+  idlePercent = (100 * (cpuSeconds(serverPids) - before)) / 3;
+  console.error(`[settle] idle servers: ${idlePercent.toFixed(0)}% of a core`);
   const systems: System[] = [];
   if (args.only !== 'socketio')
     systems.push({
