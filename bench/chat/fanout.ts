@@ -93,8 +93,8 @@ interface Result {
 
 /**
  * Waits until the servers of both systems and the infrastructure are back to their idle CPU use: an
- * overloaded run leaves a backlog (the peer's Redis pub/sub, a system's "left" messages) that would
- * otherwise be worked off during the next system's measurement.
+ * overloaded run can leave a backlog (the peer's Redis pub/sub, a system's "left" messages), which must not
+ * be worked off during the next system's measurement.
  */
 async function settle(servers: number[], idlePercent: number): Promise<void> {
   const started = performance.now();
