@@ -28,7 +28,8 @@ export const RELAYED_BY_HEADER = 'meetview-relayed-by';
  * this region through their own origin's mirror. That also keeps a record from travelling back to where
  * it came from. The record is written unchanged (same envelope id, key, timestamp; a header names the
  * relaying node, see RELAYED_BY_HEADER); offsets are committed after Kafka has the copy, so a crash
- * re-sends at most the last batch, and those copies are dropped by envelope id like any other duplicate. The source's order is kept: one send per batch of one partition.
+ * re-sends at most the last batch, and those copies are dropped by envelope id like any other duplicate.
+ * The source's order is kept: one send per batch of one partition.
  */
 export class ChatRelay {
   readonly #kafka: Kafka;

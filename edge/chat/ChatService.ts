@@ -321,6 +321,8 @@ export class ChatService {
       if (!entry) {
         entry = { hosted: this.#opts.hosts(message.room), messages: [] };
         byRoom.set(message.room, entry);
+        // An edge that does not host the room neither delivers nor appends all of it: nothing to remember.
+        if (!entry.hosted) this.release(message.room);
       }
       if (entry.hosted) {
         if (this.#seen(message)) continue;
@@ -328,8 +330,7 @@ export class ChatService {
         // A room nobody here is in is kept by the edges that host it; a message this edge wrote into the
         // log (its own, or one it relayed from another region) is kept by it too, for the rooms that may
         // have no host in the region (a file offered before its sharer joined, the last "left", a remote
-        // message). Such an edge neither delivers nor appends the whole room: it has nothing to remember.
-        this.release(message.room);
+        // message).
         const writer = record.headers?.[RELAYED_BY_HEADER]?.toString() ?? originNode;
         if (writer !== this.#opts.node) continue;
       }
