@@ -23,7 +23,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { percentile } from '../percentile';
 import { BenchMesh } from './BenchMesh';
-import { CpuMeter, cpuSeconds } from './cpu';
+import { CpuMeter } from './cpu';
 import { LoadGenerator } from './LoadGenerator';
 import type { SystemName } from './loadProtocol';
 import { sleep } from './pool';
@@ -99,9 +99,7 @@ interface Result {
 async function settle(servers: number[], idlePercent: number): Promise<void> {
   const started = performance.now();
   for (;;) {
-    const before = cpuSeconds(servers);
-    await sleep(1000);
-    const busy = 100 * (cpuSeconds(servers) - before);
+    const busy = await busyPercent(servers, 1000);
     if (busy <= idlePercent + SETTLE_MARGIN) break;
     if (performance.now() - started > SETTLE_MAX_MS) {
       console.error(`[settle] servers still at ${busy.toFixed(0)}% of a core after 60 s; measuring anyway`);
@@ -111,6 +109,14 @@ async function settle(servers: number[], idlePercent: number): Promise<void> {
   const waited = (performance.now() - started) / 1000;
   if (waited > 1.5)
     console.error(`[settle] the servers were busy for ${waited.toFixed(0)} s before this run`);
+}
+
+/** CPU of the processes over the next `ms`, in % of one core. */
+async function busyPercent(pids: number[], ms: number): Promise<number> {
+  const meter = new CpuMeter({ pids });
+  meter.start();
+  await sleep(ms);
+  return meter.stop().pids!;
 }
 
 async function run(sys: System, R: number, seconds = D): Promise<Result> {
@@ -248,9 +254,7 @@ try {
     ...infra.redis,
     ...infra.kafka,
   ];
-  const before = cpuSeconds(serverPids);
-  await sleep(3000);
-  idlePercent = (100 * (cpuSeconds(serverPids) - before)) / 3;
+  idlePercent = await busyPercent(serverPids, 3000);
   console.error(`[settle] idle servers: ${idlePercent.toFixed(0)}% of a core`);
   const systems: System[] = [];
   if (args.only !== 'socketio')
