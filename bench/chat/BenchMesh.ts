@@ -20,7 +20,8 @@ export class BenchMesh {
   static async start(options: {
     portBase: number;
     chatRate: string;
-    peer: boolean;
+    /** The Socket.IO peer's two instances, with this Redis adapter (bench/peers/socketio/server.ts); false: none. */
+    peer: { adapter: 'sharded' | 'classic' } | false;
     /** Writes V8 CPU profiles of the edges (and peers) here when they stop (see cpuprof.cjs). */
     cpuProfDir?: string;
   }): Promise<BenchMesh> {
@@ -62,7 +63,13 @@ export class BenchMesh {
             args: [join(REPO, 'bench', 'peers', 'socketio', 'server.ts')],
             cwd: REPO,
             ports: [port],
-            env: { PORT: String(port), REDIS_NODES: redisNodes, NODE_ID: `socketio-${i + 1}`, ...prof },
+            env: {
+              PORT: String(port),
+              REDIS_NODES: redisNodes,
+              NODE_ID: `socketio-${i + 1}`,
+              ADAPTER: options.peer.adapter,
+              ...prof,
+            },
             ready: async () => (await fetch(`${url}/healthz`)).ok,
             readyTimeoutMs: 30_000,
             readyIntervalMs: 250,

@@ -6,10 +6,10 @@
  *
  *   npx tsx bench/chat/fanout.ts [--clients 200] [--room-size 10] [--rate 2] [--duration 20]
  *                                [--warmup 30] [--only meetview|socketio] [--port-base 23000] [--json out.json]
- *                                [--threads 2]
+ *                                [--threads 2] [--peer-adapter sharded|classic]
  *
  * The clients run in --threads worker threads (LoadGenerator), so the load generator's own event loop is
- * not what limits the measurement.
+ * not what limits the measurement. --peer-adapter picks the peer's Redis adapter (see its server.ts).
  *
  * Each system first carries the sweep's middle rate for --warmup seconds, unmeasured: the Node processes'
  * and the Kafka broker's JITs compile the hot paths before anything is measured. Every run (warm-up or
@@ -41,6 +41,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     json: { type: 'string' },
     threads: { type: 'string', default: '2' },
+    'peer-adapter': { type: 'string', default: 'sharded' },
   },
 });
 const W = positive('clients', args.clients);
@@ -59,6 +60,8 @@ if (!Number.isFinite(WARMUP_S) || WARMUP_S < 0) fail(`--warmup: seconds (0 for n
 if (S < 2) fail('--room-size must be at least 2 (someone has to receive)');
 if (W % S !== 0) fail(`--clients (${W}) must be a multiple of --room-size (${S})`);
 if (args.only && !['meetview', 'socketio'].includes(args.only)) fail('--only: meetview or socketio');
+const PEER_ADAPTER = args['peer-adapter'];
+if (PEER_ADAPTER !== 'sharded' && PEER_ADAPTER !== 'classic') fail('--peer-adapter: sharded or classic');
 
 function positive(name: string, v: string | undefined): number {
   const n = Number(v);
@@ -235,7 +238,7 @@ const bench = await BenchMesh.start({
   ...(args['cpu-prof'] ? { cpuProfDir: resolve(args['cpu-prof']) } : {}),
   // Above the offered rate so the limiter never refuses a benchmark message.
   chatRate: `${Math.max(5, Math.ceil(R_MAX * 2))}:${Math.max(20, Math.ceil(R_MAX * 4))}`,
-  peer: args.only !== 'meetview',
+  peer: args.only !== 'meetview' ? { adapter: PEER_ADAPTER } : false,
 });
 const stopOnSignal = () => void bench.close().then(() => process.exit(130));
 process.once('SIGINT', stopOnSignal);
@@ -277,7 +280,8 @@ try {
   for (const R of RATES) {
     console.log(
       `fan-out: ${W} clients, rooms of ${S} (${W / S} rooms) over 2 instances, ${R} msg/s each for ${D} s` +
-        ` → offered ${W * R} msg/s, ${W * R * (S - 1)} deliveries/s`,
+        ` → offered ${W * R} msg/s, ${W * R * (S - 1)} deliveries/s` +
+        (args.only === 'meetview' ? '' : ` (peer: ${PEER_ADAPTER} Redis adapter)`),
     );
     const here: Result[] = [];
     for (const sys of systems) {
